@@ -1,0 +1,110 @@
+"""All configuration of aiwatch in one typed object, overridable from the environment.
+
+Every field reads ``AIWATCH_<FIELD>``; the two connection settings also read the conventional
+``KAFKA_BOOTSTRAP_SERVERS`` and ``CLICKHOUSE_DSN``. Defaults are the embedded setup: a local broker
+started by ``infra/kafka/start.sh`` and an embedded ClickHouse (chDB) under ``AIWATCH_HOME``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_RETENTION_DAYS = 183  # EU AI Act runtime logs: at least six months
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("AIWATCH_HOME", ".aiwatch")).resolve()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIWATCH_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default_factory=_default_home, description="state directory (spool, embedded ClickHouse, worker tables)")
+
+    # Kafka
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices("AIWATCH_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
+    topic_events: str = "aiwatch.events"
+    topic_dlq: str = "aiwatch.events.dlq"
+    topic_findings: str = "aiwatch.findings"
+    topic_alerts: str = "aiwatch.alerts"
+    events_partitions: int = Field(default=3, ge=1, description="partitions of aiwatch.events (parallelism ceiling)")
+    topic_retention_hours: int = Field(default=168, ge=1, description="Kafka retention of the event topics")
+    dlq_retention_hours: int = Field(default=720, ge=1, description="Kafka retention of the dead-letter topic")
+    max_event_bytes: int = Field(default=1_048_576, ge=1024, description="largest event accepted; larger goes to the DLQ")
+    max_message_bytes: int = Field(default=16_777_216, description="largest Kafka message the worker can fetch and dead-letter")
+
+    # ClickHouse
+    clickhouse_dsn: str = Field(
+        default="",
+        validation_alias=AliasChoices("AIWATCH_CLICKHOUSE_DSN", "CLICKHOUSE_DSN"),
+        description="chdb:///path (embedded, default under home) or http(s)://user:pass@host:8123/db",
+    )
+    retention_days: int = Field(default=400, description="TTL of stored events; at least 183 days")
+
+    # Worker
+    app_id: str = "aiwatch"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    batch_size: int = Field(default=2000, ge=1, description="rows per ClickHouse insert at most")
+    batch_seconds: float = Field(default=0.5, gt=0, le=1.0, description="a partial batch is written after this long")
+    worker_log_level: str = "WARNING"
+    kafka_session_timeout_s: float = Field(
+        default=10.0, gt=0, description="a crashed worker's partitions move to a live one after this long"
+    )
+
+    # SDK
+    sdk_queue_size: int = Field(default=10_000, ge=1)
+    sdk_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    sdk_linger_ms: int = Field(default=20, ge=0)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_floor(cls, value: int) -> int:
+        if value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"retention_days={value} is below the legal minimum of {MIN_RETENTION_DAYS} days "
+                "(EU AI Act: runtime logs are kept at least six months); set AIWATCH_RETENTION_DAYS >= 183"
+            )
+        return value
+
+    @cached_property
+    def dsn(self) -> str:
+        """The ClickHouse DSN in force: the configured one, or the embedded store under ``home``."""
+        return self.clickhouse_dsn or f"chdb://{(self.home / 'clickhouse').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """Security options shared by every aiokafka client we create."""
+        opts: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            opts.update(
+                sasl_mechanism=self.kafka_sasl_mechanism,
+                sasl_plain_username=self.kafka_sasl_username,
+                sasl_plain_password=self.kafka_sasl_password,
+            )
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            import ssl
+
+            opts["ssl_context"] = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+        return opts

@@ -1,0 +1,74 @@
+"""The Faust application: topics, the ingest agent and the web views, built from Settings.
+
+Built by a function rather than at import time so tests and the CLI choose the configuration, and
+so no mutable state hides at module level.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import faust
+
+from schemas.settings import Settings
+from streams.agents.ingest import IngestAgent
+from streams.db import connect
+from streams.sinks.clickhouse import ClickHouseSink
+from streams.web import register_views
+
+log = logging.getLogger("aiwatch.worker")
+
+
+def _credentials(settings: Settings) -> object | None:
+    if settings.kafka_sasl_mechanism:
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=settings.kafka_client_options().get("ssl_context"),
+        )
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(settings.kafka_client_options()["ssl_context"])
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=_credentials(settings),
+        store="memory://",
+        datadir=str(settings.home / "worker"),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.events_partitions,
+        consumer_auto_offset_reset="earliest",
+        consumer_max_fetch_size=settings.max_message_bytes,
+        producer_max_request_size=settings.max_message_bytes,
+        producer_acks=-1,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=max(settings.kafka_session_timeout_s / 4, 0.5),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+    )
+    events_topic = app.topic(settings.topic_events, key_type=bytes, value_type=bytes)
+    dlq_topic = app.topic(settings.topic_dlq, key_type=bytes, value_type=bytes)
+
+    # One thread owns ClickHouse writes (chDB and HTTP calls block; the event loop must not).
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-ch-writer")
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-ch-reader")
+    sink = ClickHouseSink(connect(settings.dsn))
+    read_client = connect(settings.dsn)
+
+    ingest = IngestAgent(settings=settings, sink=sink, dlq_topic=dlq_topic, executor=writer)
+    app.agent(events_topic, name="ingest", concurrency=1)(ingest)
+    register_views(app, settings=settings, read_client=read_client, executor=reader)
+
+    @app.on_after_configured.connect
+    def _quiet(app: faust.App, **kwargs: object) -> None:  # pragma: no cover - logging only
+        logging.getLogger("faust").setLevel(settings.worker_log_level)
+
+    return app

@@ -1,0 +1,227 @@
+"""``aiwatch`` command line: run the worker, prepare storage and topics, send and query events."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from schemas.settings import Settings
+
+EPILOG = """\
+Configuration comes from the environment (AIWATCH_*; also KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_DSN).
+Run `aiwatch config` to see every setting and its current value.
+"""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+        raise SystemExit("aiwatch: invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the stream worker in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
+    import faust
+
+    from streams.app import create_app
+    from streams.db import connect, migrate
+    from streams.topics import ensure_topics
+
+    settings = _settings()
+    if args.web_port:
+        settings.web_port = args.web_port
+    client = connect(settings.dsn)
+    for line in migrate(client, settings.retention_days):
+        print(f"init-db: {line}", file=sys.stderr)
+    client.close()
+    created = asyncio.run(ensure_topics(settings))
+    if created:
+        print(f"init-kafka: created {', '.join(created)}", file=sys.stderr)
+    app = create_app(settings)
+    print(
+        f"aiwatch worker: {settings.kafka_bootstrap_servers} → {settings.dsn} "
+        f"(web http://{settings.web_host}:{settings.web_port}/health)",
+        file=sys.stderr,
+    )
+    worker = faust.Worker(app, loglevel=settings.worker_log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    """Create or upgrade the ClickHouse tables (idempotent); applies the retention setting."""
+    from streams.db import connect, migrate
+
+    settings = _settings()
+    try:
+        client = connect(settings.dsn)
+        done = migrate(client, settings.retention_days)
+    except Exception as exc:  # noqa: BLE001 - a clear message instead of a traceback
+        print(f"aiwatch init-db: {settings.dsn}: {exc}", file=sys.stderr)
+        return 1
+    for line in done:
+        print(line)
+    print(f"ClickHouse schema up to date at {settings.dsn}")
+    return 0
+
+
+def cmd_init_kafka(args: argparse.Namespace) -> int:
+    """Create the aiwatch topics that are missing, with their partitions and retention."""
+    from streams.topics import ensure_topics, topic_specs
+
+    settings = _settings()
+    try:
+        created = asyncio.run(ensure_topics(settings))
+    except Exception as exc:  # noqa: BLE001
+        print(f"aiwatch init-kafka: cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}", file=sys.stderr)
+        return 1
+    for spec in topic_specs(settings):
+        state = "created" if spec.name in created else "exists"
+        print(f"{spec.name:24} {state:8} partitions={spec.partitions} retention={spec.retention_hours}h  {spec.why}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Publish the events of a JSONL file (or - for stdin) to the events topic."""
+    from collectors.send import send_file
+
+    settings = _settings()
+    report = send_file(args.file, settings, progress=not args.quiet)
+    print(report.summary() if hasattr(report, "summary") else report)
+    return 0 if not getattr(report, "failed", 0) else 1
+
+
+def _worker_sql(settings: Settings, sql: str) -> dict:
+    url = f"http://{settings.web_host}:{settings.web_port}/sql"
+    request = urllib.request.Request(url, data=sql.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read() or b"{}") or {"error": str(exc)}
+    except urllib.error.URLError as exc:
+        raise SystemExit(
+            f"aiwatch query: the embedded store is owned by the worker, which does not answer at {url} ({exc.reason}). "
+            "Start it with `aiwatch worker`, or set CLICKHOUSE_DSN to a ClickHouse server."
+        ) from None
+
+
+def run_query(settings: Settings, sql: str) -> dict:
+    """Read-only SQL: through the worker in embedded mode, directly against a server otherwise."""
+    if settings.embedded:
+        return _worker_sql(settings, sql)
+    from streams.db import connect
+    from streams.web import run_readonly
+
+    try:
+        return run_readonly(connect(settings.dsn), sql)
+    except Exception as exc:  # noqa: BLE001
+        return {"error": str(exc)}
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[object]], max_width: int = 60) -> None:
+    cells = [[str(c) for c in columns]] + [[str(v)[:max_width] for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    for n, row in enumerate(cells):
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Run read-only SQL against the event store."""
+    result = run_query(_settings(), args.sql)
+    if "error" in result:
+        print(f"aiwatch query: {result['error']}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_table(result["columns"], result["rows"])
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the worker's health and counters."""
+    settings = _settings()
+    url = f"http://{settings.web_host}:{settings.web_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"aiwatch status: no worker at {url} ({exc})", file=sys.stderr)
+        return 1
+    print(f"worker {body['app']}: {body['status']}")
+    for name, value in sorted(body["counters"].items()):
+        print(f"  {name:48} {value:>12,.0f}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print every setting, its environment variable and its current value (secrets masked)."""
+    settings = _settings()
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if "password" in name and value:
+            value = "****"
+        print(f"AIWATCH_{name.upper():32} = {value}")
+    print(f"{'(effective ClickHouse DSN)':40} = {settings.dsn}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start a local broker and worker, send a stream of demo events, and show what was stored."""
+    from streams.demo import run_demo
+
+    return run_demo(_settings(), sessions=args.sessions, keep_running=args.keep_running)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiwatch",
+        description="aiwatch: out-of-band runtime security monitor for LLM applications and AI agents.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], **kw: object) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0], description=fn.__doc__, **kw)
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("worker", cmd_worker)
+    p.add_argument("--web-port", type=int, help="port of /health, /metrics and /sql (default AIWATCH_WEB_PORT=6066)")
+    add("init-db", cmd_init_db)
+    add("init-kafka", cmd_init_kafka)
+    p = add("send", cmd_send)
+    p.add_argument("file", help="JSONL file of Event v1 objects, one per line; - reads stdin")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p = add("query", cmd_query)
+    p.add_argument("sql", help="read-only SQL, e.g. \"SELECT kind, count() FROM events GROUP BY kind\"")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add("status", cmd_status)
+    add("config", cmd_config)
+    p = add("demo", cmd_demo)
+    p.add_argument("--sessions", type=int, default=20, help="demo agent sessions to send (default 20)")
+    p.add_argument("--keep-running", action="store_true", help="leave the broker and worker running afterwards")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Prometheus counters of the worker: every event received is accounted for as valid or invalid,
+every valid one as written or already stored, every failed write as an error (DESIGN §4 Accounting)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+received = Counter("aiwatch_events_received", "messages consumed from the events topic", registry=REGISTRY)
+valid = Counter("aiwatch_events_valid", "messages that are valid Event v1", registry=REGISTRY)
+invalid = Counter("aiwatch_events_invalid", "messages refused and dead-lettered", ["reason"], registry=REGISTRY)
+written = Counter("aiwatch_events_written", "events inserted into ClickHouse", registry=REGISTRY)
+duplicates = Counter(
+    "aiwatch_events_duplicate", "redelivered events already stored (not written twice)", registry=REGISTRY
+)
+dlq_published = Counter("aiwatch_dlq_published", "messages published to the dead-letter topic", registry=REGISTRY)
+dlq_written = Counter("aiwatch_dlq_written", "dead-letter records inserted into ClickHouse", registry=REGISTRY)
+write_errors = Counter("aiwatch_write_errors", "failed ClickHouse inserts (retried)", ["table"], registry=REGISTRY)
+batch_seconds = Histogram(
+    "aiwatch_batch_seconds", "time to process one batch", registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+def snapshot() -> dict[str, float]:
+    """Flat name → value view of the counters (``/health`` and the CLI print it)."""
+    out: dict[str, float] = {}
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                label = ",".join(f"{k}={v}" for k, v in sample.labels.items())
+                out[sample.name + (f"{{{label}}}" if label else "")] = sample.value
+    return out

@@ -1,0 +1,59 @@
+"""The migration command against the real ClickHouse engine (embedded chDB, or CLICKHOUSE_DSN)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import orjson
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from collectors.synthetic import synthetic_events
+from schemas import parse_event
+from streams.db import connect, migrate
+from streams.sinks.clickhouse import ClickHouseSink
+from streams.sinks.rows import event_row
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    import os
+
+    dsn = os.environ.get("CLICKHOUSE_DSN") or f"chdb://{tmp_path_factory.mktemp('ch')}"
+    c = connect(dsn)
+    yield c
+    c.close()
+
+
+def test_migrate_is_idempotent_and_applies_retention(client: Client) -> None:
+    first = migrate(client, 400)
+    assert any("0001_events" in line for line in first)
+    assert migrate(client, 400) == []  # nothing pending, retention unchanged
+    assert migrate(client, 500) == [f"retention of {t} set to 500 days" for t in ("events", "findings", "dlq")]
+    ddl = client.query("SELECT engine_full FROM system.tables WHERE name = 'events' AND database = currentDatabase()")
+    engine = ddl.result_rows[0][0]
+    assert "toIntervalDay(500)" in engine and "ReplacingMergeTree" in engine and "toYYYYMM(ts)" in engine
+    versions = [r[0] for r in client.query("SELECT version FROM schema_migrations ORDER BY version").result_rows]
+    assert versions == [1, 2, 3]
+
+
+def test_retention_below_minimum_is_refused(client: Client) -> None:
+    with pytest.raises(ValueError, match="at least 183 days"):
+        migrate(client, 30)
+
+
+def test_sink_writes_each_event_id_once(client: Client) -> None:
+    migrate(client, 400)
+    client.command("TRUNCATE TABLE events")
+    events = [parse_event(orjson.dumps(e)) for e in synthetic_events(300, seed=11)]
+    rows = [event_row(e, 0, i) for i, e in enumerate(events)]
+    sink = ClickHouseSink(client)
+    assert sink.write("events", rows[:200]) == 200
+    assert sink.write("events", rows) == 100          # a redelivered batch overlapping the first
+    assert sink.write("events", rows + rows[:5]) == 0  # duplicates inside one batch too
+    count, unique = client.query("SELECT count(), uniqExact(event_id) FROM events").result_rows[0]
+    assert count == unique == 300
+    text_type = client.query(
+        "SELECT compression_codec FROM system.columns WHERE table = 'events' AND name = 'content_text' "
+        "AND database = currentDatabase()"
+    ).result_rows[0][0]
+    assert "ZSTD" in text_type

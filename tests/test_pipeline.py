@@ -1,0 +1,134 @@
+"""End to end against the real broker and the real ClickHouse engine: Kafka → worker → rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from collectors.synthetic import synthetic_events
+from tests.harness import WorkerProcess, consume_all, produce
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str, clickhouse_dsn: str) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_valid_events_are_stored_with_their_fields(worker: WorkerProcess) -> None:
+    events = list(synthetic_events(500, seed=1))
+    events[0]["labels"] = {"workflow": "refunds"}
+    events[0]["future_field"] = {"kept": True}
+    produce(worker.bootstrap, worker.topics["events"], [orjson.dumps(e) for e in events])
+
+    worker.wait_for("SELECT count() FROM events", 500)
+    assert worker.scalar("SELECT uniqExact(event_id) FROM events") == 500
+    kinds = dict(worker.sql("SELECT kind, count() FROM events GROUP BY kind"))
+    assert kinds == {"prompt": 100, "retrieval": 100, "tool_call": 100, "tool_result": 100, "completion": 100}
+
+    first = events[0]
+    row = worker.sql(
+        "SELECT app, session_id, user_id, content_text, labels, extra FROM events "
+        f"WHERE event_id = '{first['event_id']}'"
+    )[0]
+    assert row[:4] == [first["app"], first["session_id"], first["actor"]["user_id"],
+                       first["content"]["text"]]
+    assert row[4] == {"workflow": "refunds"}
+    assert orjson.loads(row[5]) == {"future_field": {"kept": True}}
+
+    call = next(e for e in events if e["kind"] == "tool_call")
+    args = worker.scalar(f"SELECT tool_arguments FROM events WHERE event_id = '{call['event_id']}'")
+    assert orjson.loads(args) == call["tool"]["arguments"]
+    counters = worker.counters()
+    assert counters["aiwatch_events_received_total"] == 500
+    assert counters["aiwatch_events_written_total"] == 500
+
+
+MALFORMED = {
+    "not_json": b"this is not json {",
+    "wrong_types": orjson.dumps({"schema": "aiwatch.event/1", "event_id": 42, "ts": "yesterday",
+                                 "kind": "prompt", "app": ["x"]}),
+    "missing_fields": orjson.dumps({"schema": "aiwatch.event/1", "kind": "prompt"}),
+    "invalid_utf8": b'{"schema": "aiwatch.event/1", "text": "\xff\xfe\xfa"}',
+    "ten_mb": b'{"schema":"aiwatch.event/1","pad":"' + b"A" * (10 * 1024 * 1024) + b'"}',
+    "not_an_object": b"[1, 2, 3]",
+    "unknown_kind": orjson.dumps({"schema": "aiwatch.event/1", "event_id": "e", "ts": "2026-01-01T00:00:00Z",
+                                  "kind": "telepathy", "app": "a"}),
+}
+EXPECTED_REASON = {
+    "not_json": "not_json", "wrong_types": "invalid", "missing_fields": "invalid", "invalid_utf8": "bad_encoding",
+    "ten_mb": "too_large", "not_an_object": "not_object", "unknown_kind": "invalid",
+}
+
+
+def test_malformed_input_goes_to_the_dlq_with_bytes_and_reason(worker: WorkerProcess) -> None:
+    names = list(MALFORMED)
+    good = list(synthetic_events(10, seed=2))
+    values = [MALFORMED[n] for n in names] + [orjson.dumps(e) for e in good]
+    keys = [n.encode() for n in names] + [None] * len(good)
+    produce(worker.bootstrap, worker.topics["events"], values, keys=keys)
+
+    worker.wait_for("SELECT count() FROM events", 10)
+    worker.wait_for("SELECT count() FROM dlq", len(names))
+    records = consume_all(worker.bootstrap, worker.topics["dlq"], len(names))
+    by_key = {r.key.decode(): r for r in records}
+    assert set(by_key) == set(names)
+    for name in names:
+        record = by_key[name]
+        headers = dict(record.headers)
+        assert record.value == MALFORMED[name], f"{name}: DLQ must keep the original bytes"
+        assert headers["aiwatch.reason"].decode() == EXPECTED_REASON[name], name
+        assert headers["aiwatch.detail"], name
+        assert headers["aiwatch.source"].startswith(worker.topics["events"].encode())
+
+    stored = {r[0]: r[1:] for r in worker.sql("SELECT reason, detail, size_bytes, payload_truncated FROM dlq")}
+    assert set(stored) == set(EXPECTED_REASON.values())
+    assert "missing" in stored["invalid"][0] or "Input should be" in stored["invalid"][0]
+    ten_mb = worker.sql("SELECT size_bytes, payload_truncated, length(payload) FROM dlq WHERE reason = 'too_large'")
+    assert ten_mb == [[len(MALFORMED["ten_mb"]), True, 1_048_576]]
+
+    # The worker kept running: a later valid event is still stored, and the counters add up.
+    later = list(synthetic_events(1, seed=3))
+    produce(worker.bootstrap, worker.topics["events"], [orjson.dumps(later[0])])
+    worker.wait_for("SELECT count() FROM events", 11)
+    counters = worker.counters()
+    invalid = sum(v for k, v in counters.items() if k.startswith("aiwatch_events_invalid_total"))
+    assert invalid == len(names)
+    assert counters["aiwatch_events_received_total"] == len(names) + 11
+    assert counters["aiwatch_events_valid_total"] + invalid == counters["aiwatch_events_received_total"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_then_restart_stores_every_event_exactly_once(worker: WorkerProcess) -> None:
+    total = 30_000
+    payloads = [orjson.dumps(e) for e in synthetic_events(total, seed=4)]
+    producer = threading.Thread(target=produce, args=(worker.bootstrap, worker.topics["events"], payloads))
+    producer.start()
+
+    deadline = time.monotonic() + 120
+    stored = 0
+    while time.monotonic() < deadline:
+        stored = worker.scalar("SELECT count() FROM events")
+        if stored >= 2_000:
+            break
+        time.sleep(0.05)
+    assert 0 < stored < total, f"the kill must land mid-stream, {stored} of {total} were stored"
+    worker.kill()
+    producer.join(timeout=180)
+
+    worker.start()
+    worker.wait_for("SELECT count() FROM events", total, timeout=300)
+    assert worker.scalar("SELECT uniqExact(event_id) FROM events") == total
+    # And nothing more arrives later (no duplicate rows from a late redelivery).
+    time.sleep(3)
+    assert worker.scalar("SELECT count() FROM events") == total
