@@ -14,9 +14,14 @@ fi
 stamp="$VENV/.aiwatch-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing aiwatch and its dependencies into $VENV" >&2
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  echo "setup: installing aiwatch and its dependencies into $VENV (log: .aiwatch/setup.log)" >&2
+  mkdir -p .aiwatch
+  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip \
+         && "$VENV/bin/python" -m pip install -q -e ".[test]"; } >.aiwatch/setup.log 2>&1; then
+    tail -n 40 .aiwatch/setup.log >&2
+    echo "setup: pip install failed (full log: .aiwatch/setup.log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 bash "$REPO/infra/kafka/fetch.sh"

@@ -30,7 +30,8 @@ fi
 tmp="$(mktemp -d "$LIBS.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch.sh: downloading Kafka jars into $LIBS ..." >&2
-mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" >&2
+# (sed strips the stray ANSI resets Maven 3.8 prints even in quiet batch mode.)
+mvn -B -q -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
 echo "$want" >"$tmp/.fetched"
 rm -rf "$LIBS"
 mv "$tmp" "$LIBS"

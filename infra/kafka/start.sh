@@ -37,9 +37,10 @@ log() { echo "start.sh: $*" >&2; }
 
 # True if PID is alive and is the broker of *this* run dir (guards against recycled pids).
 is_our_broker() {
-  local pid="$1"
+  local pid="$1" cmd
   [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS"
+  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+  [[ "$cmd " == *"kafka.Kafka $PROPS "* ]]  # $(...) dropped the trailing space
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -66,30 +67,36 @@ kill_broker() {
   for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 }
 
+# Abort cleanly on Ctrl-C/TERM before the broker exists (replaced by a kill-the-broker trap at launch).
+trap 'log "interrupted"; exit 130' INT TERM HUP
+
 # One start.sh per run dir at a time: a concurrent second call waits, then finds the broker running.
 # (fd 9 is closed for the broker below, otherwise the JVM would inherit and hold the lock forever.)
 exec 9>"$RUN_DIR/start.lock"
 flock -w $((KAFKA_START_TIMEOUT + 60)) 9 || { log "timed out waiting for another start.sh on $RUN_DIR"; exit 1; }
 
 # --- Already running? -----------------------------------------------------------------
-if [[ -f "$PIDFILE" ]]; then
-  pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-  if is_our_broker "$pid"; then
-    # Use the port the running broker was configured with, not the one requested now.
-    running_port="$(sed -n 's#^advertised.listeners=PLAINTEXT://127.0.0.1:\([0-9]*\).*#\1#p' "$PROPS")"
-    if [[ "$running_port" != "$KAFKA_PORT" ]]; then
-      log "a broker from $RUN_DIR is already running on port $running_port (pid $pid); run stop.sh first"
-      exit 1
-    fi
-    if wait_ready "$pid" "$running_port"; then
-      log "already running (pid $pid)"
-      echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$running_port"
-      exit 0
-    fi
-    log "broker pid $pid from $RUN_DIR is running but not healthy; stopping it and starting fresh"
-    kill_broker "$pid"
+pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+if ! is_our_broker "$pid"; then
+  # Pid file stale or lost: adopt a broker whose command line names this dir's config, if any.
+  pid="$(pgrep -f -- "kafka.Kafka $PROPS" | while read -r p; do is_our_broker "$p" && echo "$p" && break; done || true)"
+  if [[ -n "$pid" ]]; then echo "$pid" >"$PIDFILE"; else rm -f "$PIDFILE"; fi
+fi
+if [[ -n "$pid" ]]; then
+  # Use the port the running broker was configured with, not the one requested now.
+  running_port="$(sed -n 's#^advertised.listeners=PLAINTEXT://127.0.0.1:\([0-9]*\).*#\1#p' "$PROPS")"
+  if [[ "$running_port" != "$KAFKA_PORT" ]]; then
+    log "a broker from $RUN_DIR is already running on port $running_port (pid $pid); run stop.sh first"
+    exit 1
   fi
-  rm -f "$PIDFILE"  # stale
+  if wait_ready "$pid" "$running_port"; then
+    log "already running (pid $pid)"
+    echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$running_port"
+    exit 0
+  fi
+  log "broker pid $pid from $RUN_DIR is running but not healthy; stopping it and starting fresh"
+  kill_broker "$pid"
+  rm -f "$PIDFILE"
 fi
 
 for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
@@ -142,27 +149,29 @@ fi
 # setsid: detach from the caller's session/process group so the broker outlives the shell
 # that started it. The inner bash writes its own pid and then execs java, so the pid file
 # holds the java pid itself whatever setsid does about forking.
+pid=""
+fail() {
+  # Kill first and ignore further signals/SIGPIPE: reporting must not stop the cleanup.
+  trap '' INT TERM HUP PIPE
+  [[ -n "$pid" ]] || pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+  [[ -n "$pid" ]] && kill_broker "$pid"
+  rm -f "$PIDFILE"
+  { log "$1; last 50 lines of $LOG:"; tail -n 50 "$LOG" >&2; } || true
+  exit 1
+}
+# If we are interrupted from here on, don't leave a half-started broker behind.
+trap 'fail "interrupted"' INT TERM HUP
 rm -f "$PIDFILE"
 setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" \
   "$JAVA" "${heap_opts[@]}" "${perf_opts[@]}" "${common_opts[@]}" ${extra_opts[@]+"${extra_opts[@]}"} \
   -cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >>"$LOG" 2>&1 9>&- &
 
-pid=""
 for ((i = 0; i < 100; i++)); do
   [[ -s "$PIDFILE" ]] && pid="$(cat "$PIDFILE")" && break
   sleep 0.05
 done
 
-fail() {
-  log "$1; last 50 lines of $LOG:"
-  tail -n 50 "$LOG" >&2 || true
-  [[ -n "$pid" ]] && kill_broker "$pid"
-  rm -f "$PIDFILE"
-  exit 1
-}
 [[ -n "$pid" ]] || fail "broker did not start (no pid file)"
-# If we are interrupted while waiting, don't leave a half-started broker behind.
-trap 'fail "interrupted"' INT TERM HUP
 
 if ! wait_ready "$pid" "$KAFKA_PORT"; then
   fail "broker failed to become ready"

@@ -28,9 +28,10 @@ PIDFILE="$RUN_DIR/kafka.pid"
 
 # Same check as start.sh: alive and running *our* server.properties (pids get recycled).
 is_our_broker() {
-  local pid="$1"
+  local pid="$1" cmd
   [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS"
+  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+  [[ "$cmd " == *"kafka.Kafka $PROPS "* ]]  # $(...) dropped the trailing space
 }
 
 pids=()

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from clickhouse_connect.driver.client import Client
 
-from streams.sinks.rows import DLQ_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS
+from streams.sinks.rows import ALERT_COLUMNS, DLQ_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS
 
-TABLES = {"events": EVENT_COLUMNS, "findings": FINDING_COLUMNS, "dlq": DLQ_COLUMNS}
+TABLES = {"events": EVENT_COLUMNS, "findings": FINDING_COLUMNS, "dlq": DLQ_COLUMNS, "alerts": ALERT_COLUMNS}
 
 
 class ClickHouseSink:

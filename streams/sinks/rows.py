@@ -23,6 +23,8 @@ FINDING_COLUMNS = [
     "app", "agent", "user_id", "title", "rationale", "evidence", "tags", "mode", "policy_version",
 ]
 
+ALERT_COLUMNS = ["alert_id", "ts", "severity_id", "category", "app", "session_id", "title", "ocsf"]
+
 DLQ_COLUMNS = [
     "dlq_id", "received_at", "topic", "partition", "offset", "reason", "detail", "size_bytes",
     "payload_sha256", "payload", "payload_truncated",
@@ -72,4 +74,11 @@ def finding_row(finding: Finding) -> tuple:
         finding.severity, finding.score, finding.event_id, finding.session_id or "", finding.app or "",
         finding.agent or "", finding.user_id or "", finding.title, finding.rationale, _json(finding.evidence),
         finding.tags, finding.mode, finding.policy_version or "",
+    )
+
+
+def alert_row(finding: Finding, ocsf: dict[str, Any]) -> tuple:
+    return (
+        finding.finding_id, finding.ts, ocsf["severity_id"], finding.category, finding.app or "",
+        finding.session_id or "", finding.title, orjson.dumps(ocsf).decode(),
     )
