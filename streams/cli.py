@@ -93,12 +93,19 @@ def cmd_init_kafka(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Publish the events of a JSONL file (or - for stdin) to the events topic."""
-    from collectors.send import send_file
+    from collectors.send import SendError, send_file
 
     settings = _settings()
-    report = send_file(args.file, settings, progress=not args.quiet)
-    print(report.summary() if hasattr(report, "summary") else report)
-    return 0 if not getattr(report, "failed", 0) else 1
+    try:
+        report = send_file(args.file, settings, progress=not args.quiet)
+    except SendError as exc:
+        print(f"aiwatch send: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{report.lines} lines: {report.sent} sent, {report.failed} failed, {report.unparsed} not JSON objects "
+        f"(sent; the worker dead-letters them), {report.skipped} blank, {report.bytes:,} bytes → {settings.topic_events}"
+    )
+    return 1 if report.failed else 0
 
 
 def _worker_sql(settings: Settings, sql: str) -> dict:

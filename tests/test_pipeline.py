@@ -132,3 +132,39 @@ def test_sigkill_mid_stream_then_restart_stores_every_event_exactly_once(worker:
     # And nothing more arrives later (no duplicate rows from a late redelivery).
     time.sleep(3)
     assert worker.scalar("SELECT count() FROM events") == total
+
+
+def test_sdk_to_broker_to_worker_to_clickhouse(worker: WorkerProcess) -> None:
+    """The whole path a user sees: an app records with the SDK, the worker stores, SQL answers."""
+    from collectors.sdk import Monitor
+    from schemas.settings import Settings
+
+    settings = Settings(home=worker.home / "app", kafka_bootstrap_servers=worker.bootstrap,
+                        topic_events=worker.topics["events"])
+    monitor = Monitor(app="billing-bot", env="test", settings=settings)
+
+    @monitor.tool
+    def refund(order_id: str, amount: float) -> str:
+        return f"refunded {amount} on {order_id}"
+
+    try:
+        with monitor.session(user_id="u-42", roles=["support"], agent="triage", session_id="sess-e2e"):
+            monitor.prompt("please refund order 991", model="gpt-4o")
+            monitor.retrieval("kb://refund-policy", [{"id": "doc-1", "score": 0.9, "text": "refunds within 30 days"}])
+            refund("991", 12.5)
+            monitor.completion("done, refunded 12.5", model="gpt-4o",
+                               usage={"input_tokens": 120, "output_tokens": 9})
+        assert monitor.flush(timeout=30), monitor.stats()
+    finally:
+        monitor.close(timeout=10)
+
+    worker.wait_for("SELECT count() FROM events WHERE session_id = 'sess-e2e'", 5)
+    rows = worker.sql(
+        "SELECT kind, user_id, agent, tool_name, content_text FROM events "
+        "WHERE session_id = 'sess-e2e' ORDER BY ts, kind"
+    )
+    assert [r[0] for r in rows] == ["prompt", "retrieval", "tool_call", "tool_result", "completion"]
+    assert {r[1] for r in rows} == {"u-42"} and {r[2] for r in rows} == {"triage"}
+    assert rows[2][3] == rows[3][3] == "refund"
+    assert rows[3][4] == "refunded 12.5 on 991"
+    assert worker.scalar("SELECT output_tokens FROM events WHERE session_id = 'sess-e2e' AND kind = 'completion'") == 9
