@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     )
     retention_days: int = Field(default=400, description="TTL of stored events; at least 183 days")
 
+    # Detection
+    rules_paths: list[Path] = Field(
+        default_factory=lambda: [Path(__file__).resolve().parents[1] / "infra" / "rules"],
+        description="rule files or directories (JSON list in the environment); bad files stop the worker",
+    )
+    detect: bool = Field(default=True, description="run content detectors and rules in the worker")
+    url_allowlist: list[str] = Field(default_factory=list, description="hosts links may point to (exfiltration)")
+    canaries: list[str] = Field(default_factory=list, description="strings planted in system prompts")
+
     # Worker
     app_id: str = "aiwatch"
     web_host: str = "127.0.0.1"

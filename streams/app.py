@@ -11,6 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from detectors.pipeline import Detection
+from detectors.rules import RuleEngine
+from detectors.scan import ContentScanner, ScannerConfig
 from schemas.settings import Settings
 from streams.agents.ingest import IngestAgent
 from streams.db import connect
@@ -33,7 +36,15 @@ def _credentials(settings: Settings) -> object | None:
     return None
 
 
-def create_app(settings: Settings) -> faust.App:
+def build_detection(settings: Settings) -> Detection:
+    """Content scanner and rule pack from settings; a bad rule file raises RuleLoadError (file:line:col)."""
+    scanner = ContentScanner(ScannerConfig(url_allowlist=tuple(settings.url_allowlist),
+                                           canaries=tuple(settings.canaries)))
+    return Detection(scanner, RuleEngine.from_paths(settings.rules_paths))
+
+
+def create_app(settings: Settings, detection: Detection | None = None) -> faust.App:
+    """The worker app; ``detection`` None runs ingestion only."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
@@ -56,6 +67,8 @@ def create_app(settings: Settings) -> faust.App:
     )
     events_topic = app.topic(settings.topic_events, key_type=bytes, value_type=bytes)
     dlq_topic = app.topic(settings.topic_dlq, key_type=bytes, value_type=bytes)
+    findings_topic = app.topic(settings.topic_findings, key_type=bytes, value_type=bytes)
+    alerts_topic = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
 
     # One thread owns ClickHouse writes (chDB and HTTP calls block; the event loop must not).
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-ch-writer")
@@ -63,7 +76,8 @@ def create_app(settings: Settings) -> faust.App:
     sink = ClickHouseSink(connect(settings.dsn))
     read_client = connect(settings.dsn)
 
-    ingest = IngestAgent(settings=settings, sink=sink, dlq_topic=dlq_topic, executor=writer)
+    ingest = IngestAgent(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
+                         alerts_topic=alerts_topic, executor=writer, detection=detection)
     app.agent(events_topic, name="ingest", concurrency=1)(ingest)
     register_views(app, settings=settings, read_client=read_client, executor=reader)
 

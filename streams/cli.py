@@ -33,13 +33,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run the stream worker in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
     import faust
 
-    from streams.app import create_app
+    from detectors.rules import RuleLoadError
+    from streams.app import build_detection, create_app
     from streams.db import connect, migrate
     from streams.topics import ensure_topics
 
     settings = _settings()
     if args.web_port:
         settings.web_port = args.web_port
+    detection = None
+    if settings.detect:
+        try:
+            detection = build_detection(settings)
+        except RuleLoadError as exc:
+            print(f"aiwatch worker: refusing to start, the rule pack has errors:\n{exc}", file=sys.stderr)
+            return 2
+        print(f"rules: {len(detection.rules.pack.rules) if detection.rules else 0} rules, policy "
+              f"{detection.policy_version}; {len(detection.scanner.detectors)} content detectors", file=sys.stderr)
     client = connect(settings.dsn)
     for line in migrate(client, settings.retention_days):
         print(f"init-db: {line}", file=sys.stderr)
@@ -47,7 +57,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     created = asyncio.run(ensure_topics(settings))
     if created:
         print(f"init-kafka: created {', '.join(created)}", file=sys.stderr)
-    app = create_app(settings)
+    app = create_app(settings, detection)
     print(
         f"aiwatch worker: {settings.kafka_bootstrap_servers} → {settings.dsn} "
         f"(web http://{settings.web_host}:{settings.web_port}/health)",

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from schemas import InvalidEvent, parse_event
+from schemas import Event, InvalidEvent, parse_event
 from streams import metrics
 from streams.sinks.rows import event_row
 
@@ -51,6 +51,7 @@ class DeadLetter:
 
 @dataclass
 class Batch:
+    events: list[Event] = field(default_factory=list)
     event_rows: list[tuple] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
@@ -63,6 +64,7 @@ def triage(messages: list[RawMessage], max_event_bytes: int) -> Batch:
         try:
             event = parse_event(message.value, max_bytes=max_event_bytes)
             batch.event_rows.append(event_row(event, message.partition, message.offset))
+            batch.events.append(event)
         except InvalidEvent as exc:
             batch.dead_letters.append(DeadLetter(message, exc.reason, exc.detail))
             metrics.invalid.labels(exc.reason).inc()

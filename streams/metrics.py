@@ -17,6 +17,16 @@ duplicates = Counter(
 dlq_published = Counter("aiwatch_dlq_published", "messages published to the dead-letter topic", registry=REGISTRY)
 dlq_written = Counter("aiwatch_dlq_written", "dead-letter records inserted into ClickHouse", registry=REGISTRY)
 write_errors = Counter("aiwatch_write_errors", "failed ClickHouse inserts (retried)", ["table"], registry=REGISTRY)
+findings = Counter("aiwatch_findings", "findings stored", ["category", "mode"], registry=REGISTRY)
+findings_written = Counter("aiwatch_findings_written", "findings inserted into ClickHouse", registry=REGISTRY)
+alerts = Counter("aiwatch_alerts", "OCSF alerts published to the SOC feed", ["category"], registry=REGISTRY)
+suppressed = Counter(
+    "aiwatch_findings_suppressed", "findings matched by an active exception (stored, not paged)", registry=REGISTRY
+)
+held_back = Counter(
+    "aiwatch_findings_held_back", "content findings of apps in learn mode (counted, not stored)", registry=REGISTRY
+)
+detect_errors = Counter("aiwatch_detect_errors", "events whose detection raised (event still stored)", registry=REGISTRY)
 batch_seconds = Histogram(
     "aiwatch_batch_seconds", "time to process one batch", registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

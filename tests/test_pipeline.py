@@ -168,3 +168,73 @@ def test_sdk_to_broker_to_worker_to_clickhouse(worker: WorkerProcess) -> None:
     assert rows[2][3] == rows[3][3] == "refund"
     assert rows[3][4] == "refunded 12.5 on 991"
     assert worker.scalar("SELECT output_tokens FROM events WHERE session_id = 'sess-e2e' AND kind = 'completion'") == 9
+
+
+def _incident_session(incident: str, seed: int) -> list[dict]:
+    import random
+    from datetime import datetime, timezone
+
+    from collectors.synthetic import session_events
+
+    events = session_events(random.Random(seed), datetime.now(timezone.utc), incident=incident)
+    for event in events:
+        event["app"] = "example-support-bot"  # alert mode in the default rule pack
+        if event.get("model") and incident != "shadow_ai":
+            event["model"] = {"provider": "openai", "name": "gpt-4o-mini", "served": "gpt-4o-mini",
+                              "endpoint": "api.openai.com"}
+    return events
+
+
+def test_findings_and_ocsf_alerts_from_the_worker(worker: WorkerProcess) -> None:
+    sessions = {name: _incident_session(name, seed) for seed, name in
+                enumerate(("shadow_ai", "secret_in_output", "indirect_injection"), start=20)}
+    benign = _incident_session("none", 30)
+    events = [e for s in sessions.values() for e in s] + benign
+    produce(worker.bootstrap, worker.topics["events"], [orjson.dumps(e) for e in events])
+    worker.wait_for("SELECT count() FROM events", len(events))
+
+    def categories(session: list[dict]) -> set[str]:
+        sid = session[0]["session_id"]
+        return {r[0] for r in worker.sql(f"SELECT DISTINCT category FROM findings WHERE session_id = '{sid}'")}
+
+    worker.wait_for("SELECT count() > 0 FROM findings WHERE category = 'prompt_injection'", 1)
+    assert "unapproved_model" in categories(sessions["shadow_ai"])
+    assert "secret_leak" in categories(sessions["secret_in_output"])
+    assert "prompt_injection" in categories(sessions["indirect_injection"])
+    assert categories(benign) == set(), "an ordinary session on approved models raises nothing"
+
+    # No raw secret reaches the findings table (the monitor must not become the leak).
+    secret_text = next(e for e in sessions["secret_in_output"] if e["kind"] == "completion")["content"]["text"]
+    key = secret_text.split("aws_access_key_id = ")[1].split()[0]
+    assert worker.scalar(f"SELECT count() FROM findings WHERE position(evidence, '{key}') > 0 "
+                         f"OR position(rationale, '{key}') > 0") == 0
+
+    # Alert-mode rule findings reach the SOC feed as OCSF Detection Findings, and the alerts table.
+    alerts_stored = worker.scalar("SELECT count() FROM alerts")
+    assert alerts_stored >= 3
+    records = consume_all(worker.bootstrap, worker.topics["alerts"], alerts_stored)
+    alerts = [orjson.loads(r.value) for r in records]
+    assert all(a["class_uid"] == 2004 and a["type_uid"] == 200401 for a in alerts)
+    assert {a["finding_info"]["types"][0] for a in alerts} >= {"unapproved_model", "secret_leak", "prompt_injection"}
+    injection = next(a for a in alerts if a["finding_info"]["types"][0] == "prompt_injection")
+    assert any(att["technique"]["uid"].startswith("AML.T0051") for att in injection["finding_info"]["attacks"])
+    assert injection["finding_info"]["related_events"][0]["uid"] in {e["event_id"] for e in events}
+    assert injection["finding_info"]["analytic"]["type"] == "Rule"
+    findings = consume_all(worker.bootstrap, worker.topics["findings"], 1)
+    assert orjson.loads(findings[0].value)["schema"] == "aiwatch.finding/1"
+
+
+def test_worker_refuses_a_bad_rule_pack(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
+                                        clickhouse_dsn: str) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "rules"
+    bad.mkdir()
+    (bad / "broken.yml").write_text("rules:\n  - id: x\n    title: t\n    match:\n      model.name: {contain: gpt}\n")
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_RULES_PATHS": f'["{bad}"]'})
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=proc.env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "broken.yml:" in result.stderr and "refusing to start" in result.stderr

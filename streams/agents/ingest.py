@@ -17,10 +17,16 @@ from dataclasses import dataclass
 
 import faust
 
+import orjson
+
+from detectors.pipeline import Detection, is_alert
+from schemas import Event, Finding
 from schemas.settings import Settings
 from streams import metrics
 from streams.ingest import Batch, RawMessage, now_utc, triage
+from streams.ocsf import to_ocsf
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.sinks.rows import alert_row, finding_row
 
 log = logging.getLogger("aiwatch.ingest")
 
@@ -32,7 +38,10 @@ class IngestAgent:
     settings: Settings
     sink: ClickHouseSink
     dlq_topic: faust.TopicT
+    findings_topic: faust.TopicT
+    alerts_topic: faust.TopicT
     executor: Executor
+    detection: Detection | None = None
 
     async def __call__(self, stream: faust.StreamT) -> AsyncIterator[None]:
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_seconds):
@@ -44,6 +53,8 @@ class IngestAgent:
             batch = triage(messages, self.settings.max_event_bytes)
             await self._dead_letter(batch)
             await self._store(batch)
+            if self.detection is not None and batch.events:
+                await self._detect(batch.events)
             metrics.batch_seconds.observe(time.perf_counter() - started)
             yield None
 
@@ -69,6 +80,44 @@ class IngestAgent:
             received_at = now_utc()
             new = await self._write("dlq", [d.row(received_at) for d in batch.dead_letters])
             metrics.dlq_written.inc(new)
+
+    def _findings(self, events: list[Event]) -> list[tuple[Event, Finding]]:
+        assert self.detection is not None
+        now = now_utc()
+        out: list[tuple[Event, Finding]] = []
+        before = self.detection.stats["held_back_learn"]
+        for event in events:
+            try:
+                out.extend((event, f) for f in self.detection.process(event, now=now))
+            except Exception:  # noqa: BLE001 - a detector bug must not stop ingestion; the event is stored
+                metrics.detect_errors.inc()
+                log.exception("detection failed on event %s", event.event_id)
+        metrics.held_back.inc(self.detection.stats["held_back_learn"] - before)
+        return out
+
+    async def _detect(self, events: list[Event]) -> None:
+        """Findings → aiwatch.findings + ClickHouse; alert-mode rule findings → OCSF on aiwatch.alerts."""
+        pairs = self._findings(events)
+        if not pairs:
+            return
+        pending = []
+        alert_rows = []
+        for event, finding in pairs:
+            key = (finding.session_id or finding.event_id).encode()
+            body = orjson.dumps(finding.model_dump(mode="json", by_alias=True))
+            pending.append(await self.findings_topic.send(key=key, value=body))
+            metrics.findings.labels(finding.category, finding.mode).inc()
+            if "suppressed" in finding.tags:
+                metrics.suppressed.inc()
+            if is_alert(finding):
+                ocsf = to_ocsf(finding, event)
+                pending.append(await self.alerts_topic.send(key=key, value=orjson.dumps(ocsf)))
+                alert_rows.append(alert_row(finding, ocsf))
+                metrics.alerts.labels(finding.category).inc()
+        await asyncio.gather(*pending)
+        metrics.findings_written.inc(await self._write("findings", [finding_row(f) for _, f in pairs]))
+        if alert_rows:
+            await self._write("alerts", alert_rows)
 
     async def _write(self, table: str, rows: list[tuple]) -> int:
         loop = asyncio.get_running_loop()

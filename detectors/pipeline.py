@@ -1,0 +1,56 @@
+"""The detection pipeline for one event: content detectors, then rules over event + content findings.
+
+The same object runs in the worker (``streams``) and in ``aiwatch replay``, so a backtest shows
+exactly what production would have raised. Pure: no I/O after construction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from detectors.rules import RuleEngine
+from detectors.rules.engine import DEFAULT_APP_MODE
+from detectors.scan import ContentScanner
+from schemas import Event, Finding
+
+
+@dataclass
+class Detection:
+    """Runs ``scanner`` and ``rules`` over events; ``stats`` counts what was raised and held back."""
+
+    scanner: ContentScanner
+    rules: RuleEngine | None = None
+    stats: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def policy_version(self) -> str | None:
+        return self.rules.policy_version if self.rules else None
+
+    def app_mode(self, app: str) -> str:
+        """The rollout phase of an app (learn / monitor / alert) from the rule pack; monitor without one."""
+        return self.rules.pack.modes.for_app(app, DEFAULT_APP_MODE) if self.rules else "monitor"
+
+    def process(self, event: Event, now: datetime | None = None) -> list[Finding]:
+        """Findings to store for ``event``: content findings (unless the app is in learn mode) and rule findings.
+
+        ``now`` is when exceptions are judged: wall clock in the worker, ``event.ts`` in a replay.
+        """
+        content = self.scanner.scan(event)
+        rule_findings = self.rules.evaluate(event, content, now=now or event.ts) if self.rules else []
+        self.stats["events"] += 1
+        if self.app_mode(event.app) == "learn":
+            self.stats["held_back_learn"] += len(content)
+            content = []
+        version = self.policy_version
+        if version and content:
+            content = [f.model_copy(update={"policy_version": version}) for f in content]
+        self.stats["content_findings"] += len(content)
+        self.stats["rule_findings"] += len(rule_findings)
+        return content + rule_findings
+
+
+def is_alert(finding: Finding) -> bool:
+    """Alert-mode rule findings go to the SOC feed; suppressed ones are stored but never paged."""
+    return finding.mode == "alert" and "suppressed" not in finding.tags
