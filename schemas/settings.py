@@ -18,6 +18,29 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIN_RETENTION_DAYS = 183  # EU AI Act runtime logs: at least six months
 
 
+class OtlpSettings(BaseSettings):
+    """The OTLP/HTTP receiver (``aiwatch collect otlp``), read from ``AIWATCH_OTLP_*``; part of Settings."""
+
+    model_config = SettingsConfigDict(env_prefix="AIWATCH_OTLP_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0 for every interface)")
+    port: int = Field(default=4318, ge=0, le=65535)
+    tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description='bearer token → app, as JSON: {"<token>": "billing-bot"}; empty = unauthenticated (warned)')
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="largest request body as sent (413 beyond)")
+    max_decompressed_bytes: int = Field(default=32 * 1024 * 1024, ge=1024,
+                                        description="largest request body after gzip/deflate (413 beyond)")
+    queue_size: int = Field(default=100_000, ge=1, description="events waiting for the Kafka publisher (503 beyond)")
+    join_seconds: float = Field(
+        default=6.0, ge=0,
+        description="how long the metadata of a model call (span) and its content (log events) wait for each other")
+    join_max: int = Field(default=20_000, ge=1, description="model calls waiting to be joined at most")
+    max_sessions: int = Field(default=20_000, ge=1, description="sessions whose published message keys are remembered")
+    max_keys_per_session: int = Field(default=2_048, ge=1)
+    max_links: int = Field(default=100_000, ge=1, description="conversation threads remembered to link later turns")
+
+
 def _default_home() -> Path:
     return Path(os.environ.get("AIWATCH_HOME", ".aiwatch")).resolve()
 
@@ -63,6 +86,9 @@ class Settings(BaseSettings):
     detect: bool = Field(default=True, description="run content detectors and rules in the worker")
     url_allowlist: list[str] = Field(default_factory=list, description="hosts links may point to (exfiltration)")
     canaries: list[str] = Field(default_factory=list, description="strings planted in system prompts")
+
+    # Collectors
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings, description="OTLP receiver (AIWATCH_OTLP_*)")
 
     # Worker
     app_id: str = "aiwatch"

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -203,6 +204,79 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_settings(), sessions=args.sessions, keep_running=args.keep_running)
 
 
+def _detection(rule_paths: list[str] | None):  # noqa: ANN202 - Detection, imported lazily
+    from detectors.rules import RuleLoadError
+    from streams.app import build_detection
+
+    settings = _settings()
+    if rule_paths:
+        settings.rules_paths = [Path(p) for p in rule_paths]
+    try:
+        return build_detection(settings)
+    except RuleLoadError as exc:
+        raise SystemExit(f"aiwatch: the rule pack has errors:\n{exc}") from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Run the worker's detectors and rules over a JSONL file of events, offline (backtesting)."""
+    from streams.replay import replay
+
+    if not Path(args.events).exists():
+        print(f"aiwatch replay: no such file: {args.events}", file=sys.stderr)
+        return 1
+    report = replay(args.events, _detection(args.rules), out=args.out, progress=not args.quiet,
+                    include_learn=args.include_learn)
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
+def cmd_rules_lint(args: argparse.Namespace) -> int:
+    """Check rule files: every error and warning at once, with file:line:column."""
+    from detectors.rules import lint
+
+    issues = lint(args.paths or [str(p) for p in _settings().rules_paths])
+    for issue in issues:
+        print(issue.format())
+    errors = sum(1 for i in issues if i.severity == "error")
+    warnings = len(issues) - errors
+    print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return 1 if errors or (args.strict and warnings) else 0
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    """Run the positive and negative test events every rule embeds."""
+    from detectors.rules import run_rule_tests
+
+    report = run_rule_tests(args.paths or [str(p) for p in _settings().rules_paths])
+    for failure in report.failures:
+        print(failure)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_collect_otlp(args: argparse.Namespace) -> int:
+    """Receive OTLP/HTTP traces and logs (GenAI conventions) and publish them as events."""
+    from collectors.otlp.server import serve
+
+    settings = _settings()
+    serve(settings, host=args.host, port=args.port, otlp=settings.otlp)
+    return 0
+
+
+def cmd_collect_egress(args: argparse.Namespace) -> int:
+    """Turn proxy / egress logs (squid, nginx JSON, Zeek) into events for AI provider calls: shadow AI."""
+    from collectors.egress.publish import run_from_args
+
+    return run_from_args(args, _settings())
+
+
+def cmd_mcp_proxy(args: argparse.Namespace) -> int:
+    """Proxy an MCP stdio server unchanged and record its tool calls, results and tool definitions."""
+    from collectors.mcp.proxy import run_from_args
+
+    return run_from_args(args, _settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiwatch",
@@ -229,6 +303,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add("status", cmd_status)
     add("config", cmd_config)
+    p = add("replay", cmd_replay)
+    p.add_argument("events", help="JSONL file of Event v1")
+    p.add_argument("--rules", action="append", metavar="PATH", help="rule file or directory (repeatable; default: the configured pack)")
+    p.add_argument("--out", help="write findings here (default: stdout)")
+    p.add_argument("--include-learn", action="store_true", help="also output findings of apps/rules in learn mode")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    rules = sub.add_parser("rules", help="lint and test policy-as-code rules", description="Policy-as-code rules.")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    for name, fn in (("lint", cmd_rules_lint), ("test", cmd_rules_test)):
+        rp = rules_sub.add_parser(name, help=(fn.__doc__ or "").strip(), description=fn.__doc__)
+        rp.add_argument("paths", nargs="*", help="rule files or directories (default: AIWATCH_RULES_PATHS)")
+        rp.set_defaults(fn=fn)
+        if name == "lint":
+            rp.add_argument("--strict", action="store_true", help="warnings fail too")
+
+    collect = sub.add_parser("collect", help="run a collector", description="Collectors that turn telemetry into events.")
+    collect_sub = collect.add_subparsers(dest="collector", metavar="SOURCE", required=True)
+    cp = collect_sub.add_parser("otlp", help=cmd_collect_otlp.__doc__, description=cmd_collect_otlp.__doc__)
+    cp.add_argument("--host", help="listen address (default AIWATCH_OTLP_HOST=127.0.0.1)")
+    cp.add_argument("--port", type=int, help="listen port (default AIWATCH_OTLP_PORT=4318)")
+    cp.set_defaults(fn=cmd_collect_otlp)
+    from collectors.egress.publish import add_arguments as egress_arguments
+    from collectors.mcp.proxy import add_arguments as mcp_arguments
+
+    ep = collect_sub.add_parser("egress", help=cmd_collect_egress.__doc__, description=cmd_collect_egress.__doc__)
+    egress_arguments(ep)
+    ep.set_defaults(fn=cmd_collect_egress)
+    mp = add("mcp-proxy", cmd_mcp_proxy, usage="aiwatch mcp-proxy [options] -- <server command> [args...]")
+    mcp_arguments(mp)
+
     p = add("demo", cmd_demo)
     p.add_argument("--sessions", type=int, default=20, help="demo agent sessions to send (default 20)")
     p.add_argument("--keep-running", action="store_true", help="leave the broker and worker running afterwards")
