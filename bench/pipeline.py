@@ -54,6 +54,7 @@ async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, dict]], r
                     await asyncio.sleep(delay)
             if stamp:
                 event["ts"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                event["labels"] = {"bench": "latency"}
             pending.append(await producer.send(topic, orjson.dumps(event), key=key))
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
@@ -69,7 +70,7 @@ def wait_count(worker: WorkerProcess, expected: int, timeout: float = 1800) -> f
     while time.monotonic() < deadline:
         if worker.scalar("SELECT count() FROM events") >= expected:
             return time.perf_counter()
-        time.sleep(0.1)
+        time.sleep(0.02)
     raise TimeoutError(f"not all {expected} events stored\n{worker.log_tail()}")
 
 
@@ -108,9 +109,12 @@ def main() -> None:
         print(f"pre-loaded in {produce_s:.1f}s ({args.events / produce_s:,.0f}/s producer alone)", flush=True)
         t0 = time.perf_counter()
         worker.start()
+        first = wait_count(worker, 1)
+        counted = worker.scalar("SELECT count() FROM events")
         done = wait_count(worker, args.events)
-        drain = args.events / (done - t0)
-        results.append(("drain (worker alone, incl. start-up)", f"{drain:,.0f} events/s"))
+        drain = (args.events - counted) / (done - first)
+        results.append(("worker start-up (process start to first stored row)", f"{first - t0:.1f} s"))
+        results.append(("drain (pre-loaded topic, worker alone)", f"{drain:,.0f} events/s"))
         print(results[-1], flush=True)
 
         items = payloads(args.events, seed=2)
@@ -125,10 +129,9 @@ def main() -> None:
         items = payloads(n, seed=3)
         asyncio.run(produce(bootstrap, worker.topics["events"], items, rate=args.rate, stamp=True))
         wait_count(worker, 2 * args.events + n)
-        ids = ",".join(f"'{e['event_id']}'" for _, e in items[:: max(1, n // 20000)])
         p50, p99, mx = worker.sql(
             "SELECT quantile(0.5)(d), quantile(0.99)(d), max(d) FROM (SELECT "
-            "dateDiff('millisecond', ts, ingested_at) AS d FROM events WHERE event_id IN (" + ids + "))"
+            "dateDiff('millisecond', ts, ingested_at) AS d FROM events WHERE labels['bench'] = 'latency')"
         )[0]
         results.append((f"produce-to-stored latency at {args.rate:,.0f}/s",
                         f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {mx:.0f} ms"))

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
 
     # Worker
     app_id: str = "aiwatch"
+    ingest_mode: Literal["batch", "faust"] = Field(
+        default="batch",
+        description="batch: getmany + explicit commits inside the Faust worker (fast); faust: a take_events agent",
+    )
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     batch_size: int = Field(default=2000, ge=1, description="rows per ClickHouse insert at most")

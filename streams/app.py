@@ -6,6 +6,7 @@ so no mutable state hides at module level.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +16,8 @@ from detectors.pipeline import Detection
 from detectors.rules import RuleEngine
 from detectors.scan import ContentScanner, ScannerConfig
 from schemas.settings import Settings
-from streams.agents.ingest import IngestAgent
+from streams.agents.batch_consumer import consume
+from streams.agents.ingest import IngestProcessor
 from streams.db import connect
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.web import register_views
@@ -65,7 +67,7 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
         web_port=settings.web_port,
         web_bind=settings.web_host,
     )
-    events_topic = app.topic(settings.topic_events, key_type=bytes, value_type=bytes)
+    events_topic = app.topic(settings.topic_events, key_type=bytes, value_type=bytes)  # the `faust` feeder
     dlq_topic = app.topic(settings.topic_dlq, key_type=bytes, value_type=bytes)
     findings_topic = app.topic(settings.topic_findings, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
@@ -76,9 +78,21 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
     sink = ClickHouseSink(connect(settings.dsn))
     read_client = connect(settings.dsn)
 
-    ingest = IngestAgent(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
-                         alerts_topic=alerts_topic, executor=writer, detection=detection)
-    app.agent(events_topic, name="ingest", concurrency=1)(ingest)
+    processor = IngestProcessor(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
+                                alerts_topic=alerts_topic, executor=writer, detection=detection)
+    if settings.ingest_mode == "faust":
+        app.agent(events_topic, name="ingest", concurrency=1)(processor.faust_agent)
+    else:
+        stopping = asyncio.Event()
+
+        @app.task
+        async def ingest() -> None:
+            await consume(settings, processor, stopping)
+
+        @app.on_before_shutdown.connect
+        def _stop_ingest(app: faust.App, **kwargs: object) -> None:
+            stopping.set()
+
     register_views(app, settings=settings, read_client=read_client, executor=reader)
 
     @app.on_after_configured.connect

@@ -238,3 +238,20 @@ def test_worker_refuses_a_bad_rule_pack(kafka_bootstrap: str, tmp_path: Path, to
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "broken.yml:" in result.stderr and "refusing to start" in result.stderr
+
+
+def test_faust_agent_ingest_mode_stores_and_dead_letters(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
+                                                         clickhouse_dsn: str) -> None:
+    """The alternative feeder (a Faust take_events agent) keeps the same guarantees as the default."""
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_INGEST_MODE": "faust"}).start()
+    try:
+        events = list(synthetic_events(200, seed=8))
+        bad = [MALFORMED["not_json"], MALFORMED["missing_fields"], MALFORMED["invalid_utf8"]]
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in events] + bad)
+        proc.wait_for("SELECT count() FROM events", 200)
+        proc.wait_for("SELECT count() FROM dlq", 3)
+        assert proc.scalar("SELECT uniqExact(event_id) FROM events") == 200
+        assert len(consume_all(proc.bootstrap, proc.topics["dlq"], 3)) == 3
+    finally:
+        proc.stop()

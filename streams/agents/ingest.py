@@ -1,9 +1,15 @@
-"""The ingest agent: validate, dead-letter the bad, store the good — acknowledging nothing unstored.
+"""The ingest stage: validate, dead-letter the bad, store the good, detect — acknowledging nothing unstored.
 
-Faust's ``take_events`` acknowledges a batch only after the loop body returns, so offsets are
-committed after the ClickHouse insert and the DLQ publish succeeded: a crash replays the batch,
-and the idempotent sink makes the replay harmless. A failing insert is retried (counted) and
-holds the stream back rather than losing events.
+``IngestProcessor.process`` handles one batch of raw messages and returns only once everything it
+produced is stored (ClickHouse) and published (DLQ, findings, alerts). Its two feeders commit offsets
+only after it returns, so a crash replays the batch and the idempotent sinks make the replay harmless:
+
+- ``batch`` (default): a consumer task inside the Faust worker reads with ``getmany`` and commits
+  explicitly per batch. Faust's per-message stream machinery measured ~3,000 messages/s on the
+  2-core reference machine where aiokafka's batch fetch measured ~96,000/s; the hot path uses it.
+- ``faust``: a Faust agent over ``take_events``, which acknowledges a batch after the loop body.
+
+A failing insert is retried (counted) and holds the stream back rather than losing events.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ MAX_BACKOFF_S = 30.0
 
 
 @dataclass
-class IngestAgent:
+class IngestProcessor:
     settings: Settings
     sink: ClickHouseSink
     dlq_topic: faust.TopicT
@@ -43,19 +49,23 @@ class IngestAgent:
     executor: Executor
     detection: Detection | None = None
 
-    async def __call__(self, stream: faust.StreamT) -> AsyncIterator[None]:
+    async def process(self, messages: list[RawMessage]) -> None:
+        """One batch, end to end; returns when all of it is stored and published."""
+        started = time.perf_counter()
+        batch = triage(messages, self.settings.max_event_bytes)
+        await self._dead_letter(batch)
+        await self._store(batch)
+        if self.detection is not None and batch.events:
+            await self._detect(batch.events)
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def faust_agent(self, stream: faust.StreamT) -> AsyncIterator[None]:
+        """The ``faust`` feeder: ``take_events`` acks each batch after this body has returned."""
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_seconds):
-            started = time.perf_counter()
-            messages = [
+            await self.process([
                 RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
                 for e in events
-            ]
-            batch = triage(messages, self.settings.max_event_bytes)
-            await self._dead_letter(batch)
-            await self._store(batch)
-            if self.detection is not None and batch.events:
-                await self._detect(batch.events)
-            metrics.batch_seconds.observe(time.perf_counter() - started)
+            ])
             yield None
 
     async def _dead_letter(self, batch: Batch) -> None:

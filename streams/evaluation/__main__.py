@@ -1,0 +1,7 @@
+"""``python -m streams.evaluation`` — see ``streams.evaluation.run``."""
+
+import sys
+
+from streams.evaluation.run import main
+
+sys.exit(main())

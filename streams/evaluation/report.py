@@ -1,0 +1,91 @@
+"""Markdown tables of an evaluation (pasteable into the README)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+CATEGORY_TITLES = {
+    "indirect_injection": "injection in tool results / retrieved content",
+    "jailbreak": "direct jailbreak prompts",
+    "direct_injection": "direct prompt injection",
+}
+LOSO = "leave-one-source-out"
+GROUP = "group split (in-source)"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def category_table(rows: list[dict[str, Any]]) -> str:
+    by = {(r["protocol"], r["category"], r["detector"]): r for r in rows}
+    lines = [
+        "| attack category | detector | LOSO recall @1% FPR | LOSO @0.1% FPR | LOSO at shipped threshold (FPR) "
+        "| group-split recall @1% FPR | group @0.1% FPR | group at shipped threshold (FPR) | attacks / benign (LOSO; group) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cat in CATEGORY_TITLES:
+        for det in ("heuristics", "classifier", "combined"):
+            lo, gr = by.get((LOSO, cat, det)), by.get((GROUP, cat, det))
+            if lo is None and gr is None:
+                continue
+
+            def cells(r: dict[str, Any] | None) -> list[str]:
+                if r is None:
+                    return ["–"] * 3
+                return [_pct(r["recall_at_1pct"]), _pct(r["recall_at_0_1pct"]),
+                        f"{_pct(r['recall_at_threshold'])} ({_pct(r['fpr_at_threshold'])})"]
+
+            sizes = "; ".join(f"{r['n_pos']}/{r['n_neg']}" if r else "–" for r in (lo, gr))
+            lines.append(f"| {CATEGORY_TITLES[cat]} | {det} | " + " | ".join(cells(lo) + cells(gr)) + f" | {sizes} |")
+    return "\n".join(lines)
+
+
+def source_table(rows: list[dict[str, Any]]) -> str:
+    by = {(r["protocol"], r["source"], r["placement"], r["class"]): r for r in rows}
+    keys = sorted({k[1:] for k in by}, key=lambda k: (k[2] != "attack", k[1], k[0]))
+    lines = [
+        "| source | placement | class | n (LOSO) | LOSO heuristics | LOSO classifier | LOSO combined "
+        "| n (group test) | group heuristics | group classifier | group combined |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for src, placement, cls in keys:
+        cells = [src, placement, cls + (" (recall)" if cls == "attack" else " (FPR)")]
+        for proto in (LOSO, GROUP):
+            r = by.get((proto, src, placement, cls))
+            cells += [str(r["n"]), _pct(r["heuristics"]), _pct(r["classifier"]), _pct(r["combined"])] if r else ["–"] * 4
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    model = results.get("model", {})
+    speed = results.get("speed", {})
+    parts = [
+        f"### Prompt-injection / jailbreak detection on the public corpora ({results.get('date', '')})",
+        "",
+        f"Model `{model.get('file', '?')}` (sha256 `{str(model.get('sha256', ''))[:12]}…`, "
+        f"{model.get('bytes', 0) / 1e6:.2f} MB), thresholds: direct {model.get('thresholds', {}).get('direct', math.nan):.3f}, "
+        f"indirect {model.get('thresholds', {}).get('indirect', math.nan):.3f}. Heuristics: {results.get('heuristics', '?')}.",
+        "",
+        "- **LOSO** (leave-one-source-out): each corpus scored by a model trained without it and without its "
+        "near-duplicates in other corpora; recall at a fixed FPR is measured against the benign test side of the "
+        "other corpora plus the held-out corpus's own benign sessions, scored by the same model.",
+        "- **group split** (in-source): the shipped model, trained on the training groups of every corpus; measured "
+        "on held-out groups (AgentDojo: user tasks *and* injection goals held out; jailbreaks: goals held out).",
+        "- *at shipped threshold*: recall when flagging at the calibrated threshold (LOSO: each fold's own "
+        "calibrated threshold), with the false-positive rate that threshold actually produced. "
+        "*combined* = flagged by the heuristics or the classifier (score: the maximum of both).",
+        "- Units are events (a user turn, a tool result, a retrieved document); near-duplicates count once.",
+        "",
+        category_table(results.get("category", [])),
+        "",
+        "Per corpus, share flagged at the shipped operating point (attacks: recall; benign: false-positive rate):",
+        "",
+        source_table(results.get("sources", [])),
+    ]
+    if speed:
+        parts += ["", "Classifier speed (batched `score`, this machine): " + ", ".join(
+            f"{k}: {v['texts_per_s']:.0f} texts/s at {v['mean_chars']:.0f} chars" for k, v in speed.items())]
+    return "\n".join(parts) + "\n"
