@@ -187,12 +187,23 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     """Print every setting, its environment variable and its current value (secrets masked)."""
+    from pydantic import BaseModel
+
+    def rows(model: BaseModel, prefix: str) -> list[tuple[str, object]]:
+        out: list[tuple[str, object]] = []
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                out += rows(value, f"{prefix}{name.upper()}_")
+                continue
+            if value and any(word in name for word in ("password", "token")):
+                value = "****"
+            out.append((f"{prefix}{name.upper()}", value))
+        return out
+
     settings = _settings()
-    for name, field in Settings.model_fields.items():
-        value = getattr(settings, name)
-        if "password" in name and value:
-            value = "****"
-        print(f"AIWATCH_{name.upper():32} = {value}")
+    for env, value in rows(settings, "AIWATCH_"):
+        print(f"{env:40} = {value}")
     print(f"{'(effective ClickHouse DSN)':40} = {settings.dsn}")
     return 0
 
