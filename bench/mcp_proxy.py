@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from tests.brokers import free_port, kafka_broker  # noqa: E402
+from tests.harness import create_topic  # noqa: E402
 
 SERVER = REPO / "tests" / "fixtures" / "mcp" / "server.py"
 PY = sys.executable
@@ -136,20 +138,6 @@ def run_raw(command: list[str], env: dict[str, str], work: list[tuple[str, dict]
 
 # -- kafka ----------------------------------------------------------------------------------------
 
-def create_topic(bootstrap: str, topic: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-
-
 def count_events(bootstrap: str, topic: str) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -164,12 +152,6 @@ def count_events(bootstrap: str, topic: str) -> int:
             await consumer.stop()
 
     return asyncio.run(count())
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -191,38 +173,26 @@ def main() -> None:
     parser.add_argument("--no-kafka", action="store_true", help="proxy publishes to a closed port (spool only)")
     args = parser.parse_args()
 
-    broker = None
-    with tempfile.TemporaryDirectory(prefix="aiwatch-bench-mcp-") as tmp:
-        bootstrap = args.bootstrap
-        if args.no_kafka:
-            bootstrap = f"127.0.0.1:{closed_port()}"
-        elif not bootstrap:
-            from tests.brokers import LocalBroker
-
-            broker = LocalBroker(Path(tmp) / "kafka")
-            print("starting a local Kafka broker ...", file=sys.stderr)
-            bootstrap = broker.start()
-        try:
-            topic = f"bench.{uuid.uuid4().hex[:8]}.events"
-            if not args.no_kafka:
-                create_topic(bootstrap, topic)
-            env = {"AIWATCH_HOME": str(Path(tmp) / "home"), "AIWATCH_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                   "AIWATCH_TOPIC_EVENTS": topic, "PATH": os.environ.get("PATH", "")}
-            work = calls(args.calls, args.size)
-            results: dict[tuple[str, str], array] = {}
-            proxy_cpu: list[float] = []
-            for client, runner in (("sdk", run_sdk), ("raw", run_raw)):
-                for r in range(args.rounds):
-                    for proxied in ((False, True) if r % 2 == 0 else (True, False)):
-                        mode = "proxy" if proxied else "direct"
-                        print(f"  {client} {mode} round {r + 1}/{args.rounds} ...", file=sys.stderr)
-                        extra = {"cpu": proxy_cpu} if client == "raw" and proxied else {}
-                        samples = runner(server_command(proxied), env, work, args.warmup, **extra)
-                        results.setdefault((client, mode), array("q")).extend(samples)
-            published = None if args.no_kafka else count_events(bootstrap, topic)
-        finally:
-            if broker is not None:
-                broker.stop()
+    given = f"127.0.0.1:{free_port()}" if args.no_kafka else args.bootstrap  # --no-kafka: a closed port
+    with tempfile.TemporaryDirectory(prefix="aiwatch-bench-mcp-") as tmp, \
+            kafka_broker(Path(tmp) / "kafka", given) as bootstrap:
+        topic = f"bench.{uuid.uuid4().hex[:8]}.events"
+        if not args.no_kafka:
+            create_topic(bootstrap, topic, PARTITIONS)
+        env = {"AIWATCH_HOME": str(Path(tmp) / "home"), "AIWATCH_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+               "AIWATCH_TOPIC_EVENTS": topic, "PATH": os.environ.get("PATH", "")}
+        work = calls(args.calls, args.size)
+        results: dict[tuple[str, str], array] = {}
+        proxy_cpu: list[float] = []
+        for client, runner in (("sdk", run_sdk), ("raw", run_raw)):
+            for r in range(args.rounds):
+                for proxied in ((False, True) if r % 2 == 0 else (True, False)):
+                    mode = "proxy" if proxied else "direct"
+                    print(f"  {client} {mode} round {r + 1}/{args.rounds} ...", file=sys.stderr)
+                    extra = {"cpu": proxy_cpu} if client == "raw" and proxied else {}
+                    samples = runner(server_command(proxied), env, work, args.warmup, **extra)
+                    results.setdefault((client, mode), array("q")).extend(samples)
+        published = None if args.no_kafka else count_events(bootstrap, topic)
 
     proxied_runs = 2 * args.rounds
     expected = proxied_runs * (2 * (args.calls + args.warmup) + 1)

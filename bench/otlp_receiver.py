@@ -205,20 +205,6 @@ def bench_http(requests: list[bytes], settings: Any = None) -> tuple[int, int, f
     return spans, events, accepted if settings is None else drained
 
 
-def _create_topic(bootstrap: str, topic: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=20_000)
@@ -250,9 +236,10 @@ def main() -> None:
     timed("http", partial(bench_http, requests))
     if args.kafka:
         from schemas.settings import Settings
+        from tests.harness import create_topic
 
         topic = f"bench.otlp.{os.getpid()}.{int(time.time())}"
-        _create_topic(args.kafka, topic)
+        create_topic(args.kafka, topic, partitions=3)
         with tempfile.TemporaryDirectory() as home:
             settings = Settings(kafka_bootstrap_servers=args.kafka, topic_events=topic, home=Path(home),
                                 sdk_queue_size=1_000_000)

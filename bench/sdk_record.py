@@ -19,7 +19,6 @@ scenario sleeps between calls, so each call runs on a cold CPU: on a small VM th
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import statistics
@@ -36,6 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from collectors.sdk import Monitor  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
+from tests.brokers import free_port, kafka_broker  # noqa: E402
+from tests.harness import create_topic  # noqa: E402
 
 
 def texts(count: int = 256, size: int = 1024) -> list[str]:
@@ -78,28 +79,6 @@ def run(label: str, settings: Settings, calls: int, flush_timeout: float, rate: 
     }
 
 
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def create_topic(bootstrap: str, topic: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=100_000)
@@ -109,33 +88,21 @@ def main() -> None:
     parser.add_argument("--paced-calls", type=int, default=20_000)
     args = parser.parse_args()
 
-    broker = None
-    with tempfile.TemporaryDirectory(prefix="aiwatch-bench-") as tmp:
-        bootstrap = args.bootstrap
-        if not bootstrap:
-            from tests.brokers import LocalBroker
-
-            broker = LocalBroker(Path(tmp) / "kafka")
-            print("starting a local Kafka broker ...", file=sys.stderr)
-            bootstrap = broker.start()
-        try:
-            topic = f"bench.{uuid.uuid4().hex[:8]}.events"
-            create_topic(bootstrap, topic)
-            common = {"topic_events": topic, "sdk_queue_size": args.calls + 1}
-            rows = [
-                run("broker up", Settings(home=Path(tmp) / "up", kafka_bootstrap_servers=bootstrap, **common),
-                    args.calls, args.flush_timeout),
-                run("broker down", Settings(home=Path(tmp) / "down",
-                                            kafka_bootstrap_servers=f"127.0.0.1:{closed_port()}", **common),
-                    args.calls, args.flush_timeout),
-            ]
-            if args.paced_calls:
-                rows.append(run(f"up, {args.paced_rate:.0f}/s",
-                                Settings(home=Path(tmp) / "paced", kafka_bootstrap_servers=bootstrap, **common),
-                                args.paced_calls, args.flush_timeout, rate=args.paced_rate))
-        finally:
-            if broker is not None:
-                broker.stop()
+    with tempfile.TemporaryDirectory(prefix="aiwatch-bench-") as tmp, \
+            kafka_broker(Path(tmp) / "kafka", args.bootstrap) as bootstrap:
+        topic = create_topic(bootstrap, f"bench.{uuid.uuid4().hex[:8]}.events", partitions=3)
+        common = {"topic_events": topic, "sdk_queue_size": args.calls + 1}
+        rows = [
+            run("broker up", Settings(home=Path(tmp) / "up", kafka_bootstrap_servers=bootstrap, **common),
+                args.calls, args.flush_timeout),
+            run("broker down", Settings(home=Path(tmp) / "down",
+                                        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", **common),
+                args.calls, args.flush_timeout),
+        ]
+        if args.paced_calls:
+            rows.append(run(f"up, {args.paced_rate:.0f}/s",
+                            Settings(home=Path(tmp) / "paced", kafka_bootstrap_servers=bootstrap, **common),
+                            args.paced_calls, args.flush_timeout, rate=args.paced_rate))
 
     print(f"\nSDK record() on the application thread: {args.calls} calls back to back "
           f"({args.paced_calls} paced), 1 KB prompts, "

@@ -10,10 +10,12 @@ import base64
 import binascii
 import ipaddress
 import math
+import re
 import zlib
 from collections import Counter
 
 import orjson
+import phonenumbers
 
 DIGITS = frozenset("0123456789")
 
@@ -109,26 +111,81 @@ def ssn_ok(value: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-def phone_ok(value: str) -> bool:
-    """Plausible phone number: 7–15 digits (E.164); NANP area/exchange rules where NANP applies.
+# Regions tried for a national number written with its trunk prefix 0 ("020 7946 0958"): without a
+# country code the number is valid if one of these numbering plans accepts it. Populous and commonly
+# seen plans with a 0 trunk prefix (or, for Italy, a leading 0 that is part of the number).
+TRUNK_ZERO_REGIONS = (
+    "GB", "DE", "FR", "IT", "NL", "BE", "AT", "CH", "IE", "SE", "FI", "AU", "NZ", "IN", "PK", "ZA", "NG",
+    "KE", "EG", "TR", "IL", "JP", "KR", "CN", "TW", "PH", "ID", "TH", "MY", "BR", "AR", "PE",
+)
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 
-    ``+CC ...`` international numbers, national numbers with a trunk ``0`` (9–12 digits), NANP
-    numbers (10 digits, or 11 with a leading 1) and short local numbers written in groups.
+
+def strip_extension(value: str) -> str:
+    """``800-555-0199 x123`` → ``800-555-0199``."""
+    return _EXTENSION.sub("", value)
+
+
+def phone_factor(value: str, after_context_word: bool = False) -> float | None:
+    """How plausible a phone number is: 1.0, a lower factor, or None (not a phone number).
+
+    - ``+CC …`` / ``00CC …``: libphonenumber (``phonenumbers``) parses the country code and checks the
+      country's numbering plan: valid 1.0, right length for the country only 0.85.
+    - ``0…`` (national number with trunk prefix): valid in one of ``TRUNK_ZERO_REGIONS`` — 1.0 when grouped
+      as one of those countries writes it, 0.85 otherwise.
+    - 10 digits, or 11 with a leading 1: NANP area/exchange rules (first digits 2–9, area not N11).
+    - 7–9 digits written in groups: local numbers (only reportable next to a context word).
+    - ``after_context_word`` ("Phone: 21 284 698 2548"): any other 7–15 digits (the E.164 bounds) in groups.
     """
-    d = digits_of(value)
+    raw = strip_extension(value).strip()
+    d = digits_of(raw)
     if not 7 <= len(d) <= 15 or len(set(d)) <= 2:
-        return False
-    if value.lstrip().startswith("+"):
-        if d[0] == "0":
-            return False
-        return _nanp_ok(d[1:]) if d[0] == "1" and len(d) == 11 else True
+        return None
+    if raw.startswith("+") or (raw.startswith("00") and d[2:3] not in ("", "0")):
+        if raw.startswith("00"):
+            d = d[2:]
+        try:
+            number = phonenumbers.parse("+" + d, None)
+        except phonenumbers.NumberParseException:
+            return None
+        if phonenumbers.is_valid_number(number):
+            return 1.0
+        return 0.85 if phonenumbers.is_possible_number(number) else None
     if d[0] == "0":
-        return 9 <= len(d) <= 12
+        if not 9 <= len(d) <= 12:
+            return None
+        factor = None
+        groups = _groups(raw)
+        for region in TRUNK_ZERO_REGIONS:
+            number = _national(d, region)  # built directly: parse() would cost ~3x more per region
+            if phonenumbers.is_possible_number(number) and phonenumbers.is_valid_number_for_region(number, region):
+                official = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+                if _groups(official) == groups:
+                    return 1.0  # grouped the way that country writes it
+                factor = 0.85  # valid, unusual grouping ("0123 4567 89"): needs a context word to report
+        return factor
     if len(d) == 10:
-        return _nanp_ok(d)
+        return 1.0 if _nanp_ok(d) else None
     if len(d) == 11 and d[0] == "1":
-        return _nanp_ok(d[1:])
-    return len(d) <= 9 and any(sep in value for sep in " .-)")
+        return 1.0 if _nanp_ok(d[1:]) else None
+    grouped = any(sep in raw for sep in " .-)")
+    if after_context_word and grouped:
+        return 1.0
+    return 1.0 if len(d) <= 9 and grouped else None
+
+
+def _national(digits: str, region: str) -> phonenumbers.PhoneNumber:
+    """The number ``0…`` as dialled inside ``region``: the trunk 0 dropped, or kept where it belongs to
+    the number (Italy)."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta.national_prefix == "0":
+        return phonenumbers.PhoneNumber(country_code=meta.country_code, national_number=int(digits[1:]))
+    return phonenumbers.PhoneNumber(country_code=meta.country_code, national_number=int(digits), italian_leading_zero=True)
+
+
+def _groups(value: str) -> list[int]:
+    """Lengths of the digit groups of a written number: ``020 7946 0958`` → [3, 4, 4]."""
+    return [len(g) for g in re.split(r"\D+", value) if g]
 
 
 def _nanp_ok(d: str) -> bool:
@@ -212,3 +269,55 @@ def decoded_bytes(value: str) -> bytes | None:
         return base64.urlsafe_b64decode(v.replace("+", "-").replace("/", "_") + "=" * (-len(v) % 4))
     except (binascii.Error, ValueError):
         return None
+
+
+def _expected_entropy(n: int, k: int) -> float:
+    """Expected Shannon entropy (bits/char) of ``n`` characters drawn uniformly from ``k`` symbols."""
+    p = 1.0 / k
+    total = 0.0
+    for x in range(1, n + 1):  # E[sum_c (X_c/n) log2(n/X_c)], X_c ~ Binomial(n, 1/k)
+        prob = math.comb(n, x) * p**x * (1 - p) ** (n - x)
+        total += prob * (x / n) * math.log2(n / x)
+    return k * total
+
+
+# Expected entropy of random hex (16 symbols) and base64/base62 (64) strings, lengths 0..256: a table
+# of constants computed once at import (a few ms), so threshold checks cost a lookup.
+_RANDOM_ENTROPY: dict[int, tuple[float, ...]] = {
+    k: tuple(_expected_entropy(n, k) if n else 0.0 for n in range(257)) for k in (16, 64)
+}
+HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def random_entropy(n: int, hex_only: bool) -> float:
+    """What a uniformly random value of this length and alphabet scores (``shannon_entropy``) on average."""
+    return _RANDOM_ENTROPY[16 if hex_only else 64][min(n, 256)]
+
+
+def looks_random(value: str, ratio: float = 0.85) -> bool:
+    """A value is plausibly machine-generated key material: letters *and* digits, and an entropy of at
+    least ``ratio`` times what a random string of the same length and alphabet (hex or base64) has.
+
+    Simulated on uniformly random values, this keeps ~93% of 16-character base62 strings (6% of them
+    have no digit), ~99% from 24 characters on, and ~98% of 16-character hex strings (100% from 32),
+    while words, identifiers and repeated units fall below it (``getSecretValueFromVault`` has no
+    digit; ``abcd1234abcd1234...`` scores 3.0 of the 3.8 bits random hex of that length has).
+    """
+    core = value.rstrip("=")
+    if len(core) < 8:
+        return False
+    if not any(c.isdigit() for c in core) or not any(c.isalpha() for c in core):
+        return False
+    plain = core.replace("-", "")
+    if all(c in HEX for c in plain):  # hex, also in groups (UUIDs): judged without the dashes
+        return shannon_entropy(plain) >= ratio * random_entropy(len(plain), True)
+    return shannon_entropy(core) >= ratio * random_entropy(len(core), False)
+
+
+def is_periodic(value: str) -> bool:
+    """The value is a short unit repeated (``abcd1234abcd1234...``): a placeholder, not key material."""
+    n = len(value)
+    for unit in range(1, n // 2 + 1):
+        if n % unit == 0 and value[:unit] * (n // unit) == value:
+            return True
+    return False

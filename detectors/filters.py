@@ -12,7 +12,7 @@ from detectors.spec import Filter
 PLACEHOLDER_MARKERS = (
     "example", "sample", "dummy", "placeholder", "fake", "xxxx", "your_", "your-", "yourkey", "<",
     ">", "${", "{{", "%s", "changeme", "redacted", "replace_me", "replaceme", "****", "....", "1234567890",
-    "abcdefgh", "0000000000",
+    "abcdefgh", "0000000000", "insert_", "insert-", "_here", "-here",
 )
 
 

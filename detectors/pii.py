@@ -1,7 +1,7 @@
 """Personal data in AI traffic (category ``pii_exposure``), validated rather than pattern-shaped.
 
 Each detector confirms its match: Luhn and issuer ranges for cards, mod-97 for IBANs, SSA rules for
-SSNs, octet/range checks for IP addresses, digit-count and NANP rules for phone numbers. Weak shapes
+SSNs, octet/range checks for IP addresses, numbering plans (libphonenumber) and NANP rules for phone numbers. Weak shapes
 (bare digit runs) need a context word ("phone", "ssn") to reach the reporting threshold.
 """
 
@@ -33,9 +33,12 @@ def _pii(id: str, title: str, description: str, patterns: tuple[Pattern, ...], *
 _LOCAL_PART = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 _HEX_COLON = frozenset("0123456789abcdefABCDEF:")
 _IPV6_TAIL = re.compile(r"[0-9A-Fa-f:]{0,40}(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?")
-PHONE_CONTEXT = r"(?:phone|tel|telephone|mobile|cell|fax|whats\s?app|sms|contact|reach\s+me|call\s+me|dial|desk)"
+PHONE_CONTEXT = r"\b(?:phone|tel|telephone|mobile|cell|fax|whats\s?app|sms|contact|reach\s+me|call\s+me|dial)"
 _DATE = re.compile(r"(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4})")
 _TIME = re.compile(r"\d{1,2}[.:]\d{2}(?:[.:]\d{2})?")
+# dates, times, the SSN layout, dotted quads (IPv4 addresses, versions)
+_NOT_PHONE = re.compile(_DATE.pattern + "|" + _TIME.pattern + r"|\d{3}-\d{2}-\d{4}|\d{1,3}(?:\.\d{1,3}){3}")
+_PHONE_EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}\b", re.IGNORECASE)
 _IMAGE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "css", "map", "ts", "py"})
 
 
@@ -78,19 +81,63 @@ def _ssn(text: str, start: int, end: int, _config) -> float | None:
 def _number_part(text: str, start: int, end: int) -> tuple[int, int]:
     """The number of a match that may begin with its context word ("Phone: +44 ...")."""
     s = start
-    while s < end and not (text[s].isdigit() or text[s] in "+("):
+    while s < end and not (text[s].isdigit() or text[s] == "+" or text[s] == "(" and text[s + 1: s + 2].isdigit()):
         s += 1
     return s, end
 
 
-def _phone(text: str, start: int, end: int, _config) -> float | None:
-    s, end = _number_part(text, start, end)
-    raw = text[s:end]
-    if s == start and start > 0 and text[start - 1] in "+-./:" or end < len(text) and text[end] in "-/:" or raw.count(".") >= 3:
-        return None  # part of a longer number, a version, a date or an IP
-    if _DATE.fullmatch(raw) or _TIME.fullmatch(raw):
+_SEPARATORS = " .-/"
+
+
+def _phone_span(text: str, start: int, end: int) -> tuple[int, int, float] | None:
+    """(start, end, factor) of the phone number in a match, or None.
+
+    International numbers (``+``/``00``) may have swallowed a following digit group ("+44 20 7946
+    0958 12 items"): trailing groups are dropped until the numbering plan accepts the rest. Other
+    shapes must be whole: a digit group right before or after them means a longer number (IBAN,
+    card, table row), and dates, times, versions and IP addresses are not phone numbers.
+    """
+    s, e = _number_part(text, start, end)
+    if s >= e:
         return None
-    return 1.0 if checks.phone_ok(raw) else None
+    if s == start and start > 0 and text[start - 1] in "+-./:":
+        return None  # part of a longer number, a version, a date or an IP
+    if s >= 2 and text[s - 1] in _SEPARATORS and text[s - 2].isdigit():
+        return None  # continues a run of digit groups
+    international = text[s] == "+"  # only a '+' number may lose a trailing group ('00' numbers must be whole)
+    after_word = s > start  # the match began with a context word ("Phone: ...")
+    while True:
+        raw = text[s:e]
+        after = text[e: e + 2]
+        glued = after[:1].isdigit() or after[1:2].isdigit() and (
+            after[:1] in "-/:" or not international and after[:1] in _SEPARATORS)
+        if not glued and not _NOT_PHONE.fullmatch(raw):
+            factor = checks.phone_factor(raw, after_context_word=after_word)
+            if factor is not None:
+                return s, e, factor
+        if not international:
+            return None
+        cut = max(raw.rfind(c) for c in _SEPARATORS)  # drop the last digit group and try again
+        if cut <= 0 or len(checks.digits_of(raw[:cut])) < 7:
+            return None
+        e = s + cut
+        while e > s and text[e - 1] in _SEPARATORS:
+            e -= 1
+
+
+def _phone(text: str, start: int, end: int, _config) -> float | None:
+    span = _phone_span(text, start, end)
+    return None if span is None else span[2]
+
+
+def _phone_locate(text: str, start: int, end: int) -> tuple[int, int]:
+    """The validated number: only a '+' number can have been shortened (and it is cheap to re-check)."""
+    s, e = _number_part(text, start, end)
+    if s < e and text[s] == "+":
+        span = _phone_span(text, start, end)
+        if span is not None:
+            return span[0], span[1]
+    return s, e
 
 
 def _ipv4(text: str, start: int, end: int, _config) -> float | None:
@@ -123,15 +170,20 @@ EMAIL = _pii(
 
 PHONE = _pii(
     "pii.phone", "Phone number",
-    "International (+CC) or NANP-formatted numbers anywhere; other national/local formats only right after "
-    "a word such as 'phone', 'mobile', 'call me' (a pattern of digit groups alone matches every table).",
+    "International numbers (+CC or 00CC, checked against the country's numbering plan with libphonenumber), "
+    "NANP numbers in groups ((415) 555-2671, 1-415-555-2671, optional extension), national numbers with a "
+    "trunk 0 in groups (020 7946 0958, 030 12345678) valid in a common numbering plan; bare digit runs and "
+    "other groupings (7-15 digits) only right after a word such as 'phone', 'mobile', 'call me'.",
     (
-        Pattern("international", r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}\b", 0.65),
-        Pattern("nanp", r"(?:\(\d{3}\)\s?|\b\d{3}[.-])\d{3}[.-]\d{4}\b", 0.6),
+        Pattern("international", r"(?:\+|\b00)[1-9]\d{0,2}(?:[ .-]{0,2}(?:\(\d{1,5}\)|\d{1,6})){1,7}", 0.65,
+                extend=_PHONE_EXTENSION),
+        Pattern("nanp", r"(?:\b1[ .-])?(?:\(\d{3}\)[ .-]?|\b\d{3}[ .-])\d{3}[ .-]\d{4}", 0.6, extend=_PHONE_EXTENSION),
+        Pattern("national", r"(?:\(0\d{1,4}\)|\b0\d{1,4})(?:[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,3}|[ .-]\d{5,8})", 0.55,
+                extend=_PHONE_EXTENSION),
         Pattern("after_context_word", PHONE_CONTEXT + r"\b\D{0,24}[+(]?\d[\d ().-]{5,24}\d\b",
                 0.6, caseless=True, som=False),
     ),
-    validate=_phone, validation="digit count and numbering-plan rules", locate=_number_part,
+    validate=_phone, validation="libphonenumber numbering plans, NANP rules, digit counts", locate=_phone_locate,
     context=("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "sms", "contact", "reach", "dial", "desk"),
     context_boost=0.3, mask=masking.mask_digits, severity=Severity.low, priority=1,
 )

@@ -1,4 +1,5 @@
-"""The detection pipeline for one event: content detectors, then rules over event + content findings.
+"""The detection pipeline for one event: content detectors, rules over event + content findings, and
+(optionally) the behavioural layer (sessions, baselines, drift).
 
 The same object runs in the worker (``streams``) and in ``aiwatch replay``, so a backtest shows
 exactly what production would have raised. Pure: no I/O after construction.
@@ -10,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from detectors.behavior.pipeline import BehaviorPipeline
 from detectors.rules import RuleEngine
 from detectors.rules.engine import DEFAULT_APP_MODE
 from detectors.scan import ContentScanner
@@ -22,6 +24,7 @@ class Detection:
 
     scanner: ContentScanner
     rules: RuleEngine | None = None
+    behavior: BehaviorPipeline | None = None
     stats: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -39,16 +42,32 @@ class Detection:
         """
         content = self.scanner.scan(event)
         rule_findings = self.rules.evaluate(event, content, now=now or event.ts) if self.rules else []
+        behavioral: list[Finding] = []
+        if self.behavior is not None:
+            injection = max((f.score for f in content if f.category in INJECTION), default=0.0)
+            behavioral = self.behavior.process(event, signals={"injection_score": injection})
         self.stats["events"] += 1
-        if self.app_mode(event.app) == "learn":
-            self.stats["held_back_learn"] += len(content)
-            content = []
+        return self._surface(event.app, content + behavioral) + rule_findings
+
+    def finish(self) -> list[Finding]:
+        """End of a replay: close every open session and baseline bucket, and return what that raised."""
+        if self.behavior is None:
+            return []
+        return [f for f in self.behavior.flush(close_all=True) if self.app_mode(f.app or "") != "learn"]
+
+    def _surface(self, app: str, findings: list[Finding]) -> list[Finding]:
+        """Detector findings of an app in learn mode are counted, not stored; others carry the policy version."""
+        if self.app_mode(app) == "learn":
+            self.stats["held_back_learn"] += len(findings)
+            return []
+        self.stats["detector_findings"] += len(findings)
         version = self.policy_version
-        if version and content:
-            content = [f.model_copy(update={"policy_version": version}) for f in content]
-        self.stats["content_findings"] += len(content)
-        self.stats["rule_findings"] += len(rule_findings)
-        return content + rule_findings
+        if version and findings:
+            findings = [f.model_copy(update={"policy_version": version}) for f in findings]
+        return findings
+
+
+INJECTION = frozenset({"prompt_injection", "jailbreak"})
 
 
 def is_alert(finding: Finding) -> bool:

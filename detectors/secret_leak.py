@@ -3,6 +3,8 @@
 One detector per credential family, each a declaration. Vendor formats with a fixed prefix score
 high on shape alone; formats that need more (JWT structure, GitHub CRC32, a real key body after a
 PEM header, a password that is not a variable reference) are confirmed by a hook on the matched span.
+Credentials without a prefix of their own, recognised by the key they are assigned to (IBM, SoftLayer,
+Cloudant, Authorization headers, random values of key/token-named settings), live in ``secret_keyed``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ PLACEMENT_TAGS = {
 FP = (PLACEHOLDER, LOW_DIVERSITY)
 
 
-def _secret(id: str, title: str, description: str, patterns: tuple[Pattern, ...], **kw) -> Detector:
+def secret_detector(id: str, title: str, description: str, patterns: tuple[Pattern, ...], **kw) -> Detector:
     kw.setdefault("severity", Severity.high)
     kw.setdefault("filters", FP)
     kw.setdefault("mask", masking.mask_secret)
@@ -175,13 +177,37 @@ def _url_password_ok(text: str, start: int, end: int, _config) -> float | None:
     return None if text[s:e].lower() in NOT_SECRETS else 1.0
 
 
+def _artifactory(text: str, start: int, end: int, _config) -> float | None:
+    """Reference tokens decode to ``reftkn:01:``; encrypted passwords (after a JFrog-named key) look random."""
+    token = text[start:end]
+    if token.startswith("cmVmdGtu"):
+        raw = checks.decoded_bytes(token)
+        return 1.0 if raw is not None and raw.startswith(b"reftkn:01:") else None
+    if token.startswith("AKCp"):
+        return 1.0
+    s, e = _trailing_token(text, start, end)
+    value = text[s:e]
+    return 1.0 if value.startswith("AP") and checks.char_classes(value) >= 2 and not checks.is_periodic(value[3:]) else None
+
+
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _trailing_token(text: str, start: int, end: int) -> tuple[int, int]:
+    """The alphanumeric run at the end of the match (the credential after its key name)."""
+    s = end
+    while s > start and text[s - 1] in _TOKEN_CHARS:
+        s -= 1
+    return s, end
+
+
 def _key_material(value: str) -> str:
     return f"[{len(value)} characters of key material]"
 
 
 # -- declarations ------------------------------------------------------------------------------
 
-AWS_ACCESS_KEY = _secret(
+AWS_ACCESS_KEY = secret_detector(
     "secret.aws_access_key", "AWS access key ID",
     "AWS access key IDs (AKIA long-term, ASIA temporary, ...): half a credential, enough to target an account.",
     (Pattern("key_id", r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b", 0.85),),
@@ -189,7 +215,7 @@ AWS_ACCESS_KEY = _secret(
     context_boost=0.1,
 )
 
-AWS_SECRET_KEY = _secret(
+AWS_SECRET_KEY = secret_detector(
     "secret.aws_secret_key", "AWS secret access key",
     "A 40-character AWS secret access key assigned to an AWS-named setting.",
     (Pattern(
@@ -203,7 +229,7 @@ AWS_SECRET_KEY = _secret(
     priority=30,
 )
 
-GITHUB_TOKEN = _secret(
+GITHUB_TOKEN = secret_detector(
     "secret.github_token", "GitHub token",
     "GitHub personal access, OAuth, app and refresh tokens (ghp_/gho_/ghu_/ghs_/ghr_, github_pat_).",
     (
@@ -213,7 +239,7 @@ GITHUB_TOKEN = _secret(
     validate=_github, validation="CRC32 checksum of the token",
 )
 
-GITLAB_TOKEN = _secret(
+GITLAB_TOKEN = secret_detector(
     "secret.gitlab_token", "GitLab token",
     "GitLab personal/deploy/runner/CI/trigger/agent/OAuth tokens with their documented prefixes and lengths.",
     (
@@ -223,7 +249,7 @@ GITLAB_TOKEN = _secret(
     validate=_gitlab, validation="documented body length",
 )
 
-SLACK_TOKEN = _secret(
+SLACK_TOKEN = secret_detector(
     "secret.slack_token", "Slack token or webhook",
     "Slack bot/user/app tokens (xox?-) and incoming-webhook URLs.",
     (
@@ -233,7 +259,7 @@ SLACK_TOKEN = _secret(
     ),
 )
 
-STRIPE_KEY = _secret(
+STRIPE_KEY = secret_detector(
     "secret.stripe_key", "Stripe secret key",
     "Stripe secret and restricted keys; live keys move money, test keys are reported lower.",
     (
@@ -243,7 +269,7 @@ STRIPE_KEY = _secret(
     severity=Severity.critical,
 )
 
-OPENAI_KEY = _secret(
+OPENAI_KEY = secret_detector(
     "secret.openai_key", "OpenAI API key",
     "OpenAI API keys: the T3BlbkFJ marker ('OpenAI' in base64) or project/service-account/admin prefixes.",
     (
@@ -256,14 +282,14 @@ OPENAI_KEY = _secret(
     priority=25,
 )
 
-ANTHROPIC_KEY = _secret(
+ANTHROPIC_KEY = secret_detector(
     "secret.anthropic_key", "Anthropic API key",
     "Anthropic API and admin keys (sk-ant-api03-..., sk-ant-admin01-...).",
     (Pattern("api", r"\bsk-ant-(?:api|admin|sid|oat|ort)\d\d-[A-Za-z0-9_-]{32,}", 0.97),),
     priority=26,
 )
 
-AI_PROVIDER_KEY = _secret(
+AI_PROVIDER_KEY = secret_detector(
     "secret.ai_provider_key", "AI provider API key",
     "Keys of other model providers and hubs: Hugging Face, Groq, xAI, Replicate, Perplexity.",
     (
@@ -275,14 +301,14 @@ AI_PROVIDER_KEY = _secret(
     ),
 )
 
-GOOGLE_API_KEY = _secret(
+GOOGLE_API_KEY = secret_detector(
     "secret.google_api_key", "Google API key",
     "Google Cloud / Gemini API keys (AIza + 35 characters).",
     (Pattern("aiza", r"\bAIza[0-9A-Za-z_-]{35}(?:[^0-9A-Za-z_-]|$)", 0.9),),
     locate=_google_key,
 )
 
-PRIVATE_KEY = _secret(
+PRIVATE_KEY = secret_detector(
     "secret.private_key", "Private key block",
     "PEM/OpenSSH/PGP private key blocks; a header followed by key material.",
     (Pattern("pem", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", 0.95),),
@@ -293,7 +319,7 @@ PRIVATE_KEY = _secret(
     severity=Severity.critical,
 )
 
-JWT = _secret(
+JWT = secret_detector(
     "secret.jwt", "JSON Web Token",
     "Bearer tokens in JWT form: header and payload must decode to JSON objects.",
     (Pattern("jws", r"\beyJ[A-Za-z0-9_=-]{10,}\.[A-Za-z0-9_=-]{4,}\.?[A-Za-z0-9_.+/=-]*", 0.8),),
@@ -302,7 +328,7 @@ JWT = _secret(
     severity=Severity.medium,
 )
 
-CONNECTION_STRING = _secret(
+CONNECTION_STRING = secret_detector(
     "secret.connection_string", "Credentials in a URL or connection string",
     "user:password@ in database/broker/HTTP URLs (postgres://, mongodb+srv://, https://...).",
     (
@@ -314,16 +340,30 @@ CONNECTION_STRING = _secret(
     priority=15,
 )
 
-AZURE_STORAGE_KEY = _secret(
+ARTIFACTORY = secret_detector(
+    "secret.artifactory", "JFrog Artifactory credential",
+    "Artifactory API keys (AKCp, 73 characters), reference/identity tokens (base64 of 'reftkn:01:', 64 "
+    "characters) and encrypted passwords (AP + version character) written after an Artifactory/JFrog key name.",
+    (
+        Pattern("api_key", r"\bAKCp[A-Za-z0-9]{69}\b", 0.9),
+        Pattern("reference_token", r"\bcmVmdGtuOjAx[A-Za-z0-9]{52}\b", 0.9),
+        Pattern("encrypted_password",
+                r"(?i:artifactory|jfrog)[^\s\"'<>]*[\"']?(?:\s*(?::=|=>|[:=])\s*|\s+)[\"']?AP[0-9A-F][A-Za-z0-9]{8,}\b", 0.8),
+    ),
+    validate=_artifactory, validation="reference token decodes to reftkn:01:, password is not a repeated unit",
+    locate=_trailing_token,
+)
+
+AZURE_STORAGE_KEY = secret_detector(
     "secret.azure_storage_key", "Azure storage account key",
     "AccountKey=<88 base64 characters> in Azure storage connection strings.",
     (Pattern("account_key", r"AccountKey=[A-Za-z0-9+/]{86}==", 0.95),),
     locate=_after_equals,
 )
 
-SAAS_TOKEN = _secret(
+SAAS_TOKEN = secret_detector(
     "secret.saas_token", "SaaS API token",
-    "Tokens of common SaaS and package registries: SendGrid, Twilio, Mailchimp, npm, PyPI, Telegram, Discord.",
+    "Tokens of common SaaS and package registries: SendGrid, Twilio, Mailchimp, npm, PyPI, Telegram, Discord, Square.",
     (
         Pattern("sendgrid", r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b", 0.95),
         Pattern("twilio", r"\b(?:AC|SK)[a-f0-9]{32}\b", 0.7),
@@ -333,11 +373,13 @@ SAAS_TOKEN = _secret(
         Pattern("pypi", r"\bpypi-AgE[A-Za-z0-9]{10,}[A-Za-z0-9_-]{50,}", 0.95),
         Pattern("telegram", r"\b\d{8,10}:AA[A-Za-z0-9_-]{33}\b", 0.85),
         Pattern("discord", r"\b[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}\b", 0.8),
+        Pattern("square_access_token", r"\b(?:sq0atp-[A-Za-z0-9_-]{22}|EAAA[A-Za-z0-9_-]{60})\b", 0.85),
+        Pattern("square_oauth_secret", r"\bsq0csp-[A-Za-z0-9_-]{43}\b", 0.9),
     ),
     locate=_after_equals,
 )
 
-GENERIC_ASSIGNMENT = _secret(
+GENERIC_ASSIGNMENT = secret_detector(
     "secret.generic_assignment", "Password or secret assigned in text",
     "password=/secret:/api_key= followed by a literal value that is not a variable, placeholder or word.",
     (Pattern(
@@ -354,6 +396,6 @@ GENERIC_ASSIGNMENT = _secret(
 
 DETECTORS = (
     AWS_ACCESS_KEY, AWS_SECRET_KEY, GITHUB_TOKEN, GITLAB_TOKEN, SLACK_TOKEN, STRIPE_KEY, OPENAI_KEY,
-    ANTHROPIC_KEY, AI_PROVIDER_KEY, GOOGLE_API_KEY, PRIVATE_KEY, JWT, CONNECTION_STRING,
+    ANTHROPIC_KEY, AI_PROVIDER_KEY, GOOGLE_API_KEY, PRIVATE_KEY, JWT, CONNECTION_STRING, ARTIFACTORY,
     AZURE_STORAGE_KEY, SAAS_TOKEN, GENERIC_ASSIGNMENT,
 )

@@ -215,7 +215,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_settings(), sessions=args.sessions, keep_running=args.keep_running)
 
 
-def _detection(rule_paths: list[str] | None):  # noqa: ANN202 - Detection, imported lazily
+def _detection(rule_paths: list[str] | None, behavior: bool = False):  # noqa: ANN202 - Detection, lazily
     from detectors.rules import RuleLoadError
     from streams.app import build_detection
 
@@ -223,9 +223,14 @@ def _detection(rule_paths: list[str] | None):  # noqa: ANN202 - Detection, impor
     if rule_paths:
         settings.rules_paths = [Path(p) for p in rule_paths]
     try:
-        return build_detection(settings)
+        detection = build_detection(settings)
     except RuleLoadError as exc:
         raise SystemExit(f"aiwatch: the rule pack has errors:\n{exc}") from None
+    if behavior:
+        from detectors.behavior.pipeline import BehaviorPipeline
+
+        detection.behavior = BehaviorPipeline()
+    return detection
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -235,7 +240,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not Path(args.events).exists():
         print(f"aiwatch replay: no such file: {args.events}", file=sys.stderr)
         return 1
-    report = replay(args.events, _detection(args.rules), out=args.out, progress=not args.quiet,
+    report = replay(args.events, _detection(args.rules, behavior=not args.no_behavior), out=args.out,
+                    progress=not args.quiet,
                     include_learn=args.include_learn)
     print(report.summary(), file=sys.stderr)
     return 0
@@ -319,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", action="append", metavar="PATH", help="rule file or directory (repeatable; default: the configured pack)")
     p.add_argument("--out", help="write findings here (default: stdout)")
     p.add_argument("--include-learn", action="store_true", help="also output findings of apps/rules in learn mode")
+    p.add_argument("--no-behavior", action="store_true",
+                   help="content detectors and rules only (no sessions, baselines, drift)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     rules = sub.add_parser("rules", help="lint and test policy-as-code rules", description="Policy-as-code rules.")

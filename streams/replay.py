@@ -44,6 +44,15 @@ class ReplayReport:
         return "\n".join(lines)
 
 
+def _emit(findings: list, sink: IO[bytes], report: ReplayReport, include_learn: bool) -> None:
+    for finding in findings:
+        if finding.mode == "learn" and not include_learn:
+            continue
+        report.findings += 1
+        report.by_category[str(finding.category)] += 1
+        sink.write(orjson.dumps(finding.model_dump(mode="json", by_alias=True)) + b"\n")
+
+
 @contextmanager
 def _output(path: str | None) -> Iterator[IO[bytes]]:
     if path in (None, "-"):
@@ -77,11 +86,7 @@ def replay(path: str | Path, detection: Detection, out: str | None = None, progr
                     report.first_errors.append(f"line {report.lines}: {exc.reason}: {exc.detail[:200]}")
                 continue
             report.events += 1
-            for finding in detection.process(event, now=event.ts):
-                if finding.mode == "learn" and not include_learn:
-                    continue
-                report.findings += 1
-                report.by_category[str(finding.category)] += 1
-                sink.write(orjson.dumps(finding.model_dump(mode="json", by_alias=True)) + b"\n")
+            _emit(detection.process(event, now=event.ts), sink, report, include_learn)
+        _emit(detection.finish(), sink, report, include_learn)
     report.seconds = time.perf_counter() - started
     return report

@@ -13,6 +13,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,3 +69,19 @@ class LocalBroker:
 
     def stop(self) -> None:
         subprocess.run(["bash", str(KAFKA_INFRA / "stop.sh")], env=self._env(), capture_output=True, timeout=90)
+
+
+@contextmanager
+def kafka_broker(directory: Path, bootstrap: str | None = None) -> Iterator[str]:
+    """``bootstrap`` when given; otherwise a ``LocalBroker`` in ``directory``, started for the block and
+    stopped after it (for the benchmarks)."""
+    if bootstrap:
+        yield bootstrap
+        return
+    broker = LocalBroker(directory)
+    print("starting a local Kafka broker ...", file=sys.stderr)
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()

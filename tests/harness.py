@@ -1,4 +1,5 @@
-"""Runs the real worker as a subprocess and talks to it the way users do: Kafka in, HTTP out."""
+"""Runs the real worker as a subprocess and talks to it the way users do: Kafka in, HTTP out; and the
+Kafka helpers the tests and benchmarks share (create a topic, produce, read a topic from the beginning)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
 
+from collectors.encode import encode_event
+from schemas.event import Event
+from schemas.parse import parse_event
 from tests.brokers import free_port
 
 
@@ -149,24 +156,95 @@ def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | 
     asyncio.run(run())
 
 
-def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list:
-    """Read a topic from the beginning until ``expected`` records arrived (or the timeout)."""
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
+    """Create topic ``name`` (replication factor 1) and return its name."""
 
-    async def run() -> list:
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-            max_partition_fetch_bytes=16_777_216, fetch_max_bytes=33_554_432,
-        )
-        await consumer.start()
-        records: list = []
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
         try:
-            deadline = time.monotonic() + timeout
-            while len(records) < expected and time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=500)
-                for items in batch.values():
-                    records.extend(items)
+            await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    return name
+
+
+LARGE_FETCH = {"max_partition_fetch_bytes": 16_777_216, "fetch_max_bytes": 33_554_432}
+"""Consumer options for records up to 16 MB (the 10 MB messages of tests/test_pipeline.py)."""
+
+
+def consume_records(bootstrap: str, topic: str, expected: int, timeout: float = 30.0, settle: float = 0.0, *,
+                    poll_ms: int = 200, **consumer_options: Any) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning, without a consumer group.
+
+    Stops once ``expected`` records arrived and then ``settle`` seconds passed without more (so
+    duplicates or extras would be seen; 0: as soon as ``expected`` arrived), or at ``timeout``.
+    ``consumer_options`` go to ``AIOKafkaConsumer`` (e.g. ``**LARGE_FETCH``).
+    """
+
+    async def read() -> list[ConsumerRecord]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                    enable_auto_commit=False, group_id=None, **consumer_options)
+        await consumer.start()
+        out: list[ConsumerRecord] = []
+        got: list[ConsumerRecord] = []
+        quiet_since: float | None = None
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if len(out) >= expected:
+                    now = time.monotonic()
+                    quiet_since = now if got or quiet_since is None else quiet_since
+                    if now - quiet_since >= settle:
+                        break
+                if time.monotonic() >= deadline:
+                    break
+                batch = await consumer.getmany(timeout_ms=poll_ms)
+                got = [record for records in batch.values() for record in records]
+                out.extend(got)
         finally:
             await consumer.stop()
-        return records
+        return out
 
-    return asyncio.run(run())
+    return asyncio.run(read())
+
+
+def events_of(records: list[ConsumerRecord]) -> list[Event]:
+    """The records' values parsed by the worker's parser."""
+    return [parse_event(record.value) for record in records]
+
+
+def consume_events(bootstrap: str, topic: str, expected: int, timeout: float = 30.0, settle: float = 0.0,
+                   **options: Any) -> list[Event]:
+    """``consume_records``, parsed by the worker's parser."""
+    return events_of(consume_records(bootstrap, topic, expected, timeout, settle, **options))
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[ConsumerRecord]:
+    """Read a topic from the beginning until ``expected`` records arrived (or the timeout); records up to 16 MB."""
+    return consume_records(bootstrap, topic, expected, timeout, poll_ms=500, **LARGE_FETCH)
+
+
+class ListSink:
+    """A sink for ``collectors.otlp.receiver.Receiver``: collects what the receiver offers; refuses
+    after ``capacity`` events (a full queue)."""
+
+    def __init__(self, capacity: int | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.capacity = capacity
+
+    def offer(self, event: dict[str, Any]) -> bool:
+        if self.capacity is not None and len(self.events) >= self.capacity:
+            return False
+        self.events.append(event)
+        return True
+
+    def parsed(self) -> list[Event]:
+        return validated(self.events)
+
+
+def validated(events: list[dict[str, Any]]) -> list[Event]:
+    """Encode like the publisher does, then parse like the worker does."""
+    return [parse_event(encode_event(dict(event))[1]) for event in events]

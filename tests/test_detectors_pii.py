@@ -50,6 +50,39 @@ CASES = [
     ("released 2024-01-15, build 20240115", "direct", set()),
     ("phone 111-111-1111", "direct", set()),
     ("NANP 415-155-2671 exchange starting with 1", "direct", set()),
+    # international (+CC / 00CC, numbering plan of the country), NANP with extensions
+    ("Büro: +49 30 901820", "direct", {"pii.phone"}),
+    ("mon numéro est le +33 1 42 68 53 00", "direct", {"pii.phone"}),
+    ("WhatsApp +91 98765 43210", "direct", {"pii.phone"}),
+    ("bureau +44 (0)20 7946 0958 le matin", "direct", {"pii.phone"}),
+    ("from abroad dial 0049 30 90182000", "direct", {"pii.phone"}),
+    ("ring +1-212-555-0187 x204 after lunch", "direct", {"pii.phone"}),
+    ("our hotline 1-800-555-0199 is free", "direct", {"pii.phone"}),
+    ("US office 001-212-555-0187", "direct", {"pii.phone"}),
+    ("Sydney office +61 2 9374 4000-Office", "indirect", {"pii.phone"}),  # a label after '-' ends the number
+    ("Tokyo +81 3-3224-5000", "indirect", {"pii.phone"}),
+    # national numbers with a trunk 0, grouped as the country writes them
+    ("switchboard 020 7946 0958", "direct", {"pii.phone"}),
+    ("Mobile: 06.12.34.56.78", "direct", {"pii.phone"}),
+    ("Zentrale 030 12345678", "direct", {"pii.phone"}),
+    ("call me on 0207 946 0958", "direct", {"pii.phone"}),  # unusual grouping: reported next to a context word
+    ("Phone: 21 284 698 2548", "direct", {"pii.phone"}),  # any grouped 7-15 digits right after 'Phone:'
+    # hard negatives: numbers that are not phone numbers
+    ("+999 123456789 is no country code", "direct", set()),
+    ("+44 12", "direct", set()),
+    ("ref 0123 4567 89 in the ledger", "direct", set()),  # valid somewhere, but not grouped like a phone
+    ("see 0207 946 0958", "direct", set()),  # same, and no context word
+    ("account 0044 5566 7788 9900", "direct", set()),  # a run of digit groups, not +44
+    ("IBAN DE89 3704 0044 0532 0130 01", "direct", set()),
+    ("ISBN 978-3-16-148410-0", "direct", set()),
+    ("on 2024-06-15 at 10:30 and 15.06.2024", "direct", set()),
+    ("versions 4.12.1.03 and 10.20.30.40", "direct", set()),
+    ("coordinates 48.8566 2.3522", "direct", set()),
+    ("amount 1 234 567 890 EUR", "direct", set()),
+    ("Mr Patel (DOB: 1995-04-07)", "direct", set()),  # 'tel' inside a name is no context word
+    ("The Desk Lamp in order #W9300146", "indirect", set()),
+    ('"Desk Lamp": "6817146515"', "indirect", set()),  # product ids in tool results
+    ("SSN 078-05-1120", "indirect", set()),
     # --- IP addresses (public only)
     ("login from 81.2.69.142", "output", {"pii.ip_address"}),
     ("133.133.133.133:8080", "output", {"pii.ip_address"}),
@@ -70,6 +103,27 @@ CASES = [
 def test_pii_table(scanner, text: str, placement: str, expected: set[str]) -> None:  # noqa: F811
     got = {d for d in detected(scanner, text, placement) if d.startswith("pii.")}
     assert got == expected
+
+
+@pytest.mark.parametrize(("number", "after_word", "factor"), [
+    ("+44 20 7946 0958", False, 1.0),  # valid in the UK plan
+    ("+1 555 201 3456", False, 0.85),  # right length for NANP, 555 is not an assigned area code
+    ("+999 123456789", False, None),  # no such country code
+    ("0044 20 7946 0958", False, 1.0),
+    ("+1-800-555-0199 x123", False, 1.0),  # extension stripped
+    ("020 7946 0958", False, 1.0),
+    ("0207 946 0958", False, 0.85),  # valid, unusual grouping
+    ("0000 000 000", False, None),
+    ("415-555-2671", False, 1.0),
+    ("415-155-2671", False, None),  # NANP exchange cannot start with 1
+    ("555 2671", False, 1.0),  # short local number in groups
+    ("5552671", False, None),
+    ("21 284 698 2548", False, None),
+    ("21 284 698 2548", True, 1.0),
+    ("212845502548", True, None),  # not grouped
+])
+def test_phone_factor(number: str, after_word: bool, factor: float | None) -> None:
+    assert checks.phone_factor(number, after_context_word=after_word) == factor
 
 
 @pytest.mark.parametrize(("number", "ok"), [

@@ -6,6 +6,10 @@ not flag this file; all values are fake.
 
 from __future__ import annotations
 
+import base64
+import random
+import string
+
 import pytest
 
 from detectors import checks
@@ -22,7 +26,8 @@ CASES = [
     ("AKIA" "ZZZ is too short", "output", set()),
     ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "z8Q2hL3mNq", "output", {"secret.aws_secret_key"}),
     ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "EXAMPLEKEY", "output", set()),  # docs example
-    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "z8Q2hL3mNqX", "output", set()),  # 41 chars
+    # 41 chars: not an AWS key, but still a random value assigned to a secret-named setting
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "z8Q2hL3mNqX", "output", {"secret.high_entropy_assignment"}),
     # --- GitHub / GitLab
     ("push with gh" "p_" + GH_BODY + " please", "tool_args", {"secret.github_token"}),
     ("fo" "o_" + GH_BODY, "tool_args", set()),
@@ -72,7 +77,98 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "placement", "expected"), CASES, ids=[f"s{i}" for i in range(len(CASES))])
+
+
+def fake(alphabet: str, n: int, seed: str) -> str:
+    """A deterministic fake value of the provider's shape (no secret-shaped literal in this file)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def fake_reference_token(seed: str) -> str:
+    """64 base64 characters decoding to ``reftkn:01:...`` (the JFrog reference-token layout), alphanumeric."""
+    rng = random.Random(seed)
+    while True:
+        tail = "".join(rng.choice(string.digits) for _ in range(10)) + ":" + fake(ALNUM, 27, str(rng.random()))
+        token = base64.b64encode(f"reftkn:01:{tail}".encode()).decode()
+        if token.isalnum() and len(token) == 64:
+            return token
+
+
+ALNUM = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
+IAM = fake(ALNUM + "_-", 44, "iam")
+HEX48, HEX64, HEX32 = fake(HEX, 48, "cos"), fake(HEX, 64, "softlayer"), fake(HEX, 32, "twilio")
+B64_88 = fake(ALNUM + "+/", 86, "azure") + "=="
+BASIC = base64.b64encode(b"deploy:" + fake(ALNUM, 16, "basic").encode()).decode()
+BEARER = fake(ALNUM, 40, "bearer")
+
+# New formats (written from the providers' published layouts): positives, then hard negatives.
+NEW_CASES = [
+    # --- Artifactory: AKCp + 69 (73 chars), reference tokens, encrypted passwords after a JFrog key name
+    ("X-JFrog-Art-Api: AK" "Cp" + fake(ALNUM, 69, "akcp"), "tool_args", {"secret.artifactory"}),
+    ("access token " + fake_reference_token("ref"), "output", {"secret.artifactory"}),
+    ("artifactory_password=AP" "B" + fake(ALNUM, 20, "ap"), "indirect", {"secret.artifactory"}),
+    ("the AKCp prefix marks Artifactory API keys", "output", set()),
+    ("AK" "Cp" + fake(ALNUM, 30, "short"), "output", set()),  # too short for an API key
+    ("APACHEKAFKA2024 is not a password without a JFrog key name", "output", set()),
+    ("artifactory password: AP" "6xxxxxxxxxx", "output", set()),  # placeholder
+    ("cmVmdGtu" + fake(ALNUM, 56, "notref"), "output", set()),  # does not decode to reftkn:01:
+    # --- IBM Cloud IAM: 44 characters after an IBM/IAM/cloud key name, 'apikey' or --apikey
+    ("ibmcloud login --apikey " + IAM + " -r eu-de", "tool_args", {"secret.ibm_cloud_iam"}),
+    ('{"apikey": "' + IAM + '", "iam_apikey_name": "svc"}', "indirect", {"secret.ibm_cloud_iam"}),
+    ("IBM_CLOUD_API_KEY=" + IAM, "output", {"secret.ibm_cloud_iam"}),
+    ("IBM_CLOUD_API_KEY=$IBM_CLOUD_API_KEY", "output", set()),
+    ("iam_api_key: " + "a" * 44, "output", set()),  # one character repeated
+    ("the ibmcloud --apikey flag takes a 44-character key", "output", set()),
+    # --- IBM COS HMAC: 48 hex
+    ('"cos_hmac_keys": {"access_key_id": "' + HEX32 + '", "secret_access_key": "' + HEX48 + '"}', "indirect",
+     {"secret.ibm_cos_hmac"}),
+    ("COS_HMAC_SECRET_ACCESS_KEY=" + HEX48, "output", {"secret.ibm_cos_hmac"}),
+    ("sha384 digest of the build: " + HEX48, "output", set()),  # a hex digest with no key name
+    # --- SoftLayer: 64 hex after SL_API_KEY / softlayer_api_key
+    ("export SL_API_KEY=" + HEX64, "tool_args", {"secret.softlayer"}),
+    ("softlayer_api_key: " + HEX64, "output", {"secret.softlayer"}),
+    ("sha256: " + HEX64, "output", set()),  # digests are 64 hex too
+    ("image digest sha256:" + HEX64, "indirect", set()),
+    # --- Cloudant: 64-hex passwords, 24-letter legacy API keys
+    ("cloudant_password: " + fake(HEX, 64, "cloudant"), "indirect", {"secret.cloudant"}),
+    ("CLOUDANT_APIKEY=" + fake(string.ascii_lowercase, 24, "cl"), "output", {"secret.cloudant"}),
+    ("cloudant_db = orders_2024", "output", set()),
+    # --- Square
+    ("SQUARE_ACCESS_TOKEN=EA" "AA" + fake(ALNUM + "_-", 60, "sq"), "output", {"secret.saas_token"}),
+    ("sq0" "csp-" + fake(ALNUM + "_-", 43, "sqcsp"), "output", {"secret.saas_token"}),
+    ("sq0" "idp-" + fake(ALNUM, 22, "sqidp") + " is an application id", "output", set()),
+    # --- Authorization headers
+    ('curl -H "Authorization: Basic ' + BASIC + '" https://api.acme.test/v1', "tool_args", {"secret.http_authorization"}),
+    ("Authorization: Bearer " + BEARER, "indirect", {"secret.http_authorization"}),
+    ("Authorization: Bearer $TOKEN", "tool_args", set()),
+    ("Authorization: Bearer <token>", "tool_args", set()),
+    ("Authorization: Bearer YOUR_ACCESS_TOKEN_HERE", "tool_args", set()),
+    ("Authorization: Basic " + base64.b64encode(b"username:password").decode(), "output", set()),
+    ("Authorization: Basic " + base64.b64encode(bytes(range(200, 218))).decode(), "output", set()),  # not user:pass
+    # --- generic: key/token/secret-named setting with a random-looking value
+    ("ENCRYPTION_KEY=" + fake(ALNUM, 32, "enc"), "output", {"secret.high_entropy_assignment"}),
+    ('{"signingKey": "' + fake(ALNUM, 40, "sign") + '"}', "indirect", {"secret.high_entropy_assignment"}),
+    ("SENTRY_DSN_TOKEN=" + HEX32, "tool_args", {"secret.high_entropy_assignment"}),
+    ("TWILIO_AUTH_TOKEN=" + HEX32, "tool_args", {"secret.generic_assignment"}),  # the older detector wins the overlap
+    ("AZURE_STORAGE_KEY=" + B64_88, "output", {"secret.high_entropy_assignment"}),
+    ("public_key = " + fake(ALNUM, 40, "pub"), "output", set()),
+    ("key_id = " + fake(ALNUM, 20, "kid"), "output", set()),
+    ("idempotency_key = 550e8400-e29b-41d4-a716-446655440000", "tool_args", set()),
+    ("token_url = https://auth.acme.test/oauth/token", "output", set()),
+    ("sort_key = created_at_timestamp_desc", "output", set()),
+    ("cache_key = user_profile_settings_v2", "output", set()),
+    ("tokenizer = AutoTokenizer.from_pretrained(name)", "output", set()),
+    ("secret_sauce_version = 2024.11.05-rc1", "output", set()),
+    ("api_key_length = 32", "output", set()),
+    ("CLOUD_APIKEY: insert_key_here", "output", set()),
+    ("the commit is 3f786850e387550fdab836ed7e6dc881de23001b", "output", set()),
+]
+
+
+@pytest.mark.parametrize(("text", "placement", "expected"), CASES + NEW_CASES,
+                         ids=[f"s{i}" for i in range(len(CASES))] + [f"n{i}" for i in range(len(NEW_CASES))])
 def test_secret_table(scanner, text: str, placement: str, expected: set[str]) -> None:  # noqa: F811
     got = {d for d in detected(scanner, text, placement) if d.startswith("secret.")}
     assert got == expected
@@ -115,3 +211,38 @@ def test_masked_evidence_shape(scanner) -> None:  # noqa: F811
     assert len(item["sha256"]) == 64 and key not in finding.rationale
     assert "would have blocked the response" in finding.rationale
     assert finding.tags[:3] == ["atlas:AML.T0057", "atlas:AML.T0055", "owasp-llm:LLM02"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (fake(ALNUM, 16, "r16"), True),
+    (fake(ALNUM, 64, "r64"), True),
+    (fake(HEX, 32, "h32"), True),
+    ("743b294a-cd03-11ec-9d64-0242ac120002", True),  # hex in groups (UUID) is judged as hex
+    ("getSecretValueFromVault", False),  # no digit
+    ("my_super_secret_token_1", False),  # words
+    ("abcd1234" * 8, False),  # a repeated unit: 3.0 bits against ~3.8 for random hex
+    ("00000000-0000-0000-0000-000000000000", False),
+    ("a1b2c3", False),  # too short to judge
+])
+def test_looks_random(value: str, expected: bool) -> None:
+    assert checks.looks_random(value) is expected
+
+
+def test_looks_random_keeps_random_keys() -> None:
+    """Share of random keys kept (a guard on the threshold; 16-char base62 loses the ~6% without a digit)."""
+    rng = random.Random(7)
+    for alphabet, n, floor in ((ALNUM, 16, 0.92), (ALNUM, 24, 0.97), (ALNUM, 40, 0.99), (HEX, 16, 0.97), (HEX, 64, 0.99)):
+        kept = sum(checks.looks_random("".join(rng.choice(alphabet) for _ in range(n))) for _ in range(2_000))
+        assert kept / 2_000 >= floor, (alphabet[:3], n, kept)
+
+
+def test_random_entropy_table() -> None:
+    assert checks.random_entropy(16, hex_only=True) == pytest.approx(3.21, abs=0.02)
+    assert checks.random_entropy(40, hex_only=False) == pytest.approx(4.76, abs=0.03)
+    assert checks.random_entropy(10_000, hex_only=True) == checks.random_entropy(256, hex_only=True)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("abcabcabc", True), ("xxxxxxxx", True), ("abcd1234" * 8, True),
+                                                 ("abcabcab", False), (fake(ALNUM, 24, "p"), False)])
+def test_is_periodic(value: str, expected: bool) -> None:
+    assert checks.is_periodic(value) is expected

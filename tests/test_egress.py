@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import random
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from schemas.event import Event
 from schemas.parse import parse_event
 from schemas.settings import Settings
 from tests.brokers import free_port
+from tests.harness import consume_events, create_topic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "egress"
 SQUID, NGINX = FIXTURES / "squid_access.log", FIXTURES / "nginx_egress.jsonl"
@@ -251,54 +250,16 @@ def test_stdin_stream(tmp_path: Path) -> None:
 
 # -- publishing -------------------------------------------------------------------------------------
 
-def _consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Event]:
-    from aiokafka import AIOKafkaConsumer
-
-    async def run() -> list[bytes]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        out: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=300)
-                got = [m.value for msgs in batch.values() for m in msgs]
-                out.extend(got)
-                if len(out) >= expected and not got:
-                    break
-        finally:
-            await consumer.stop()
-        return out
-
-    return [parse_event(raw) for raw in asyncio.run(run())]
-
-
-def _create_topic(bootstrap: str, name: str) -> str:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-    return name
-
-
 @pytest.mark.kafka
 @pytest.mark.timeout(120)
 def test_run_egress_publishes_to_kafka(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> None:
-    topic = _create_topic(kafka_bootstrap, f"{topic_prefix}.events")
+    topic = create_topic(kafka_bootstrap, f"{topic_prefix}.events", partitions=2)
     settings = Settings(home=tmp_path / "home", kafka_bootstrap_servers=kafka_bootstrap, topic_events=topic)
     report = run_egress(SQUID, settings, progress=False, flush_timeout=20)
     assert report.ai_calls == 7 and report.published["sent"] == 7 and report.published["dropped"] == 0
     again = run_egress(SQUID, settings, progress=False, flush_timeout=20)   # a re-read: same ids
     assert again.published["sent"] == 7
-    events = _consume(kafka_bootstrap, topic, expected=14)
+    events = consume_events(kafka_bootstrap, topic, expected=14, settle=0.3, poll_ms=300)  # then one quiet poll
     assert len(events) == 14 and len({e.event_id for e in events}) == 7
     assert {e.model.provider for e in events} == {"openai", "aws.bedrock", "anthropic", "deepseek"}
     assert all(e.kind == "prompt" and e.source.collector == "egress" for e in events)

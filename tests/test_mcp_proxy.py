@@ -7,26 +7,23 @@ a broker that is down changes nothing for the client.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from collectors.mcp.proxy import ProxyOptions, run_proxy
-from schemas.event import Event
-from schemas.parse import parse_event
 from schemas.settings import Settings
 from tests.brokers import free_port
+from tests.harness import consume_events, create_topic
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,43 +33,8 @@ PY = sys.executable
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def create_topic(bootstrap: str, name: str) -> str:
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-    return name
-
-
-def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0, settle: float = 0.5) -> list[Event]:
-    """Every event of ``topic``, parsed by the worker's parser; waits for ``expected``, then ``settle`` s more."""
-
-    async def read() -> list[bytes]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        out: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        quiet_since = None
-        try:
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=200)
-                got = [m.value for msgs in batch.values() for m in msgs]
-                out.extend(got)
-                if len(out) >= expected:
-                    quiet_since = time.monotonic() if got or quiet_since is None else quiet_since
-                    if time.monotonic() - quiet_since >= settle:
-                        break
-        finally:
-            await consumer.stop()
-        return out
-
-    return [parse_event(raw) for raw in asyncio.run(read())]
+# every event of a topic, parsed by the worker's parser; waits for ``expected``, then 0.5 s more
+consume = partial(consume_events, settle=0.5)
 
 
 def proxy_env(home: Path, bootstrap: str, topic: str, **extra: str) -> dict[str, str]:

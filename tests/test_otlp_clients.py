@@ -13,12 +13,12 @@ import base64
 import gzip
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,31 +40,15 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from collectors.encode import encode_event
 from collectors.otlp.receiver import Receiver
 from collectors.otlp.server import PUBLISHER, RECEIVER, create_app, start
 from collectors.otlp.settings import OtlpSettings
 from collectors.publisher import Tuning
 from schemas.event import Event
-from schemas.parse import parse_event
 from schemas.settings import Settings
+from tests.harness import ListSink, consume_records, create_topic, events_of, validated
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class ListSink:
-    def __init__(self, capacity: int | None = None) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.capacity = capacity
-
-    def offer(self, event: dict[str, Any]) -> bool:
-        if self.capacity is not None and len(self.events) >= self.capacity:
-            return False
-        self.events.append(event)
-        return True
-
-    def parsed(self) -> list[Event]:
-        return [parse_event(encode_event(dict(e))[1]) for e in self.events]
 
 
 # -- servers in a background loop -------------------------------------------------------------
@@ -311,7 +295,7 @@ def test_json_hex_ids_and_base64_ids_give_the_same_events() -> None:
         assert (code, headers["Content-Type"].split(";")[0], orjson.loads(response)) == (200, "application/json", {})
         results.append(sink.events)
     assert results[0] == results[1]
-    assert conversation_of([parse_event(encode_event(dict(e))[1]) for e in results[0]]) == EXPECTED_AGENT_CONVERSATION
+    assert conversation_of(validated(results[0])) == EXPECTED_AGENT_CONVERSATION
 
 
 # -- HTTP behaviour -----------------------------------------------------------------------------
@@ -506,51 +490,16 @@ def test_openai_instrumentation_legacy_events(monkeypatch: pytest.MonkeyPatch, c
 
 # -- end to end through Kafka -------------------------------------------------------------------
 
-def _create_topic(bootstrap: str, name: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-
-
-def _consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
-    from aiokafka import AIOKafkaConsumer
-
-    async def read() -> list[Any]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout
-        quiet = None
-        try:
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=200)
-                got = [m for records in batch.values() for m in records]
-                out.extend(got)
-                if len(out) >= expected:
-                    quiet = time.monotonic() if got or quiet is None else quiet
-                    if time.monotonic() - quiet >= 1.0:  # settle: duplicates would show up
-                        break
-        finally:
-            await consumer.stop()
-        return out
-
-    return asyncio.run(read())
+PARTITIONS = 3
+# every record of a topic from the start: once ``expected`` arrived, 1 s more (duplicates would show up)
+consume = partial(consume_records, settle=1.0)
 
 
 @pytest.mark.kafka
 @pytest.mark.timeout(120)
 def test_end_to_end_sdk_exporter_to_kafka(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
     topic = f"{topic_prefix}.events"
-    _create_topic(kafka_bootstrap, topic)
+    create_topic(kafka_bootstrap, topic, PARTITIONS)
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_events=topic, home=tmp_path)
     fast = Tuning(delivery_timeout=3.0, connect_timeout=3.0, reconnect_min=0.2, reconnect_max=1.0)
     app = create_app(settings, otlp=OtlpSettings(tokens={"tok-e2e": "e2e-app"}), tuning=fast)
@@ -560,8 +509,8 @@ def test_end_to_end_sdk_exporter_to_kafka(kafka_bootstrap: str, topic_prefix: st
         assert exporter.export(recorded_spans()) == SpanExportResult.SUCCESS
         exporter.shutdown()
     # leaving the block stopped the server and closed the publisher (delivered or spooled)
-    records = _consume(kafka_bootstrap, topic, expected=len(EXPECTED_AGENT_CONVERSATION))
-    events = [parse_event(r.value) for r in records]
+    records = consume(kafka_bootstrap, topic, expected=len(EXPECTED_AGENT_CONVERSATION))
+    events = events_of(records)
     events.sort(key=lambda e: (e.ts, int(e.labels.get("message_index", 0))))
     assert conversation_of(events) == EXPECTED_AGENT_CONVERSATION
     assert {(e.app, e.agent, e.source.collector) for e in events} == {("e2e-app", "helper", "otlp")}
@@ -578,7 +527,7 @@ def test_nothing_is_lost_while_kafka_is_down(kafka_bootstrap: str, topic_prefix:
     from tests.brokers import free_port
 
     topic = f"{topic_prefix}.events"
-    _create_topic(kafka_bootstrap, topic)
+    create_topic(kafka_bootstrap, topic, PARTITIONS)
     fast = Tuning(delivery_timeout=2.0, connect_timeout=1.0, reconnect_min=0.2, reconnect_max=0.5)
     down = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", topic_events=topic, home=tmp_path)
     app = create_app(down, otlp=OtlpSettings(), tuning=fast)
@@ -592,5 +541,5 @@ def test_nothing_is_lost_while_kafka_is_down(kafka_bootstrap: str, topic_prefix:
     again = create_app(up, otlp=OtlpSettings(), tuning=fast)
     with Running(again) as server:
         assert again[PUBLISHER].flush(30.0)
-    events = [parse_event(r.value) for r in _consume(kafka_bootstrap, topic, expected=5)]
+    events = events_of(consume(kafka_bootstrap, topic, expected=5))
     assert sorted(conversation_of(events)) == sorted(EXPECTED_AGENT_CONVERSATION)

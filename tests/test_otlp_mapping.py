@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 import pytest
 
-from collectors.encode import encode_event
 from collectors.otlp import common
 from collectors.otlp.decode import (
     DECODERS,
@@ -31,35 +30,12 @@ from collectors.otlp.dialects import REGISTRY, detect_log, detect_span
 from collectors.otlp.receiver import Busy, Receiver
 from collectors.otlp.settings import OtlpSettings
 from schemas.event import Event
-from schemas.parse import parse_event
+from tests.harness import ListSink, validated
 
 FIXTURES = Path(__file__).parent / "fixtures" / "otlp"
 GOLDEN = sorted(p.stem for p in FIXTURES.glob("*.json") if not p.name.endswith(".events.json"))
 CONVENTIONS = {"otel_latest": "otel-genai-1.37", "otel_legacy": "otel-genai-1.36", "openllmetry": "openllmetry",
                "openinference": "openinference"}
-
-
-class ListSink:
-    """Collects what the receiver offers; refuses after ``capacity`` events (a full queue)."""
-
-    def __init__(self, capacity: int | None = None) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.capacity = capacity
-
-    def offer(self, event: dict[str, Any]) -> bool:
-        if self.capacity is not None and len(self.events) >= self.capacity:
-            return False
-        self.events.append(event)
-        return True
-
-
-def validated(events: list[dict[str, Any]]) -> list[Event]:
-    """Encode like the publisher does, then parse like the worker does."""
-    out = []
-    for event in events:
-        _, value = encode_event(dict(event))
-        out.append(parse_event(value))
-    return out
 
 
 def run_fixture(name: str, *, join_seconds: float = 5.0) -> tuple[Receiver, list[Event]]:

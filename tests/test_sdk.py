@@ -13,20 +13,19 @@ import time
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import ConsumerRecord
 
 from collectors.publisher import Tuning
 from collectors.sdk import Monitor
 from schemas import limits
-from schemas.event import Event, text_sha256
+from schemas.event import text_sha256
 from schemas.parse import parse_event
 from schemas.settings import Settings
 from tests.brokers import LocalBroker, free_port
+from tests.harness import consume_records, create_topic, events_of
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -35,48 +34,10 @@ FAST = Tuning(delivery_timeout=3.0, connect_timeout=3.0, reconnect_min=0.2, reco
 
 # -- helpers (real broker only) ---------------------------------------------------------------
 
-def create_topic(bootstrap: str, name: str, partitions: int = 3) -> str:
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-    return name
-
-
-def consume(bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0, settle: float = 1.0) -> list[ConsumerRecord]:
-    """Every record of ``topic`` from the start: stops once ``expected`` arrived and ``settle`` seconds
-    passed without more (so duplicates or extras would be seen), or at ``timeout``."""
-
-    async def read() -> list[ConsumerRecord]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        out: list[ConsumerRecord] = []
-        deadline = time.monotonic() + timeout
-        quiet_since = None
-        try:
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=200)
-                got = [m for msgs in batch.values() for m in msgs]
-                out.extend(got)
-                if len(out) >= expected:
-                    quiet_since = time.monotonic() if got or quiet_since is None else quiet_since
-                    if time.monotonic() - quiet_since >= settle:
-                        break
-        finally:
-            await consumer.stop()
-        return out
-
-    return asyncio.run(read())
-
-
-def events_of(records: list[ConsumerRecord]) -> list[Event]:
-    return [parse_event(r.value) for r in records]
+PARTITIONS = 3
+# every record of a topic from the start: stops once ``expected`` arrived and 1 s passed without more
+# (so duplicates or extras would be seen), or at the timeout
+consume = partial(consume_records, settle=1.0)
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +54,7 @@ def settings_for(home: Path, bootstrap: str, topic: str, **extra: object) -> Set
 
 @pytest.fixture
 def topic(kafka_bootstrap: str, topic_prefix: str) -> str:
-    return create_topic(kafka_bootstrap, f"{topic_prefix}.events")
+    return create_topic(kafka_bootstrap, f"{topic_prefix}.events", PARTITIONS)
 
 
 @pytest.fixture
@@ -321,7 +282,7 @@ def test_broker_down_while_recording_spools_then_delivers_everything(tmp_path: P
     broker.start()
     monitor = None
     try:
-        topic = create_topic(broker.bootstrap, f"{topic_prefix}.events")
+        topic = create_topic(broker.bootstrap, f"{topic_prefix}.events", PARTITIONS)
         monitor = Monitor("app", settings=settings_for(tmp_path / "home", broker.bootstrap, topic), tuning=FAST)
         with monitor.session(session_id="before"):
             before = {monitor.prompt(f"before {i}") for i in range(5)}

