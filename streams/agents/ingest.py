@@ -54,9 +54,12 @@ class IngestProcessor:
         started = time.perf_counter()
         batch = triage(messages, self.settings.max_event_bytes)
         await self._dead_letter(batch)
-        await self._store(batch)
-        if self.detection is not None and batch.events:
-            await self._detect(batch.events)
+        store = asyncio.create_task(self._store(batch))
+        await asyncio.sleep(0)  # let the insert start in the writer thread; detection overlaps with it
+        pairs = self._findings(batch.events) if self.detection is not None and batch.events else []
+        await store
+        if pairs:
+            await self._publish(pairs)
         metrics.batch_seconds.observe(time.perf_counter() - started)
 
     async def faust_agent(self, stream: faust.StreamT) -> AsyncIterator[None]:
@@ -105,11 +108,8 @@ class IngestProcessor:
         metrics.held_back.inc(self.detection.stats["held_back_learn"] - before)
         return out
 
-    async def _detect(self, events: list[Event]) -> None:
+    async def _publish(self, pairs: list[tuple[Event, Finding]]) -> None:
         """Findings → aiwatch.findings + ClickHouse; alert-mode rule findings → OCSF on aiwatch.alerts."""
-        pairs = self._findings(events)
-        if not pairs:
-            return
         pending = []
         alert_rows = []
         for event, finding in pairs:
