@@ -309,6 +309,15 @@ def cmd_mcp_proxy(args: argparse.Namespace) -> int:
     return run_from_args(args, _settings())
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Measure detection quality on the public corpora (recall at fixed false-positive rates)."""
+    if args.suite == "injection":
+        from streams.evaluation.run import main as run
+    else:
+        from streams.evaluation.behavior import main as run
+    return int(run(list(args.rest)) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiwatch",
@@ -367,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     ep.set_defaults(fn=cmd_collect_egress)
     mp = add("mcp-proxy", cmd_mcp_proxy, usage="aiwatch mcp-proxy [options] -- <server command> [args...]")
     mcp_arguments(mp)
+
+    p = add("eval", cmd_eval)
+    p.add_argument("suite", choices=["injection", "behavior"],
+                   help="injection: heuristics + classifier on texts; behavior: session-level agent hijacks")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (e.g. --corpora DIR; --help)")
 
     p = add("demo", cmd_demo)
     p.add_argument("--sessions", type=int, default=20, help="demo agent sessions to send (default 20)")
