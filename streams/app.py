@@ -1,4 +1,4 @@
-"""The Faust application: topics, the ingest agent and the web views, built from Settings.
+"""The Faust application: topics, the ingest stage (batch task or agent) and the web views, built from Settings.
 
 Built by a function rather than at import time so tests and the CLI choose the configuration, and
 so no mutable state hides at module level.
@@ -21,8 +21,6 @@ from streams.agents.ingest import IngestProcessor
 from streams.db import connect
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.web import register_views
-
-log = logging.getLogger("aiwatch.worker")
 
 
 def _credentials(settings: Settings) -> object | None:

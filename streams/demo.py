@@ -90,7 +90,7 @@ def run_demo(settings: Settings, sessions: int = 20, keep_running: bool = False)
     worker = None if _health(settings) else _start_worker(settings)
     try:
         before = run_query(settings, "SELECT count() FROM events")["rows"][0][0]
-        events = list(synthetic_events(sessions * 5, seed=int(time.time())))
+        events = list(synthetic_events(sessions * 5, seed=int(time.time()), incident_rate=0.3))
         payloads = [(e["session_id"].encode(), orjson.dumps(e)) for e in events] + [(None, m) for m in MALFORMED]
         print(f"• sending {len(events)} events from {sessions} agent sessions and {len(MALFORMED)} malformed "
               f"messages to {settings.topic_events} …", flush=True)
@@ -100,6 +100,7 @@ def run_demo(settings: Settings, sessions: int = 20, keep_running: bool = False)
             if run_query(settings, "SELECT count() FROM events")["rows"][0][0] >= before + len(events):
                 break
             time.sleep(0.3)
+        time.sleep(1.0)  # findings of the last batch are written right after its events
         print(f"\nStored in ClickHouse ({settings.dsn}):\n")
         result = run_query(settings, "SELECT app, kind, count() AS events, uniqExact(session_id) AS sessions "
                                      "FROM events GROUP BY app, kind ORDER BY app, kind")
@@ -107,6 +108,13 @@ def run_demo(settings: Settings, sessions: int = 20, keep_running: bool = False)
         print("\nDead-lettered (original bytes kept on the DLQ topic):\n")
         result = run_query(settings, "SELECT reason, detail, size_bytes FROM dlq ORDER BY received_at DESC LIMIT 5")
         print_table(result["columns"], result["rows"], max_width=90)
+        print("\nFindings (content detectors and rules; shadow AI, leaked secrets, injected instructions):\n")
+        result = run_query(settings, "SELECT category, severity, if(rule_id = '', detector, rule_id) AS raised_by, "
+                                     "mode, count() AS findings FROM findings GROUP BY category, severity, raised_by, mode "
+                                     "ORDER BY findings DESC LIMIT 15")
+        print_table(result["columns"], result["rows"])
+        result = run_query(settings, "SELECT count() FROM alerts")
+        print(f"\nAlerts on the SOC feed ({settings.topic_alerts}, OCSF Detection Finding): {result['rows'][0][0]}")
         session = events[0]["session_id"]
         print(f"\nTimeline of session {session}:\n")
         result = run_query(settings, "SELECT ts, kind, user_id, tool_name, left(content_text, 50) AS text "
