@@ -309,6 +309,31 @@ def cmd_mcp_proxy(args: argparse.Namespace) -> int:
     return run_from_args(args, _settings())
 
 
+def cmd_baseline_suggest(args: argparse.Namespace) -> int:
+    """Propose thresholds and allow-lists for an app from its observed behaviour, as a reviewable YAML diff."""
+    from detectors.behavior.pipeline import BehaviorPipeline
+    from schemas import InvalidEvent, parse_event
+
+    pipeline = BehaviorPipeline()
+    seen = 0
+    with open(args.events, "rb") as handle:
+        for line in handle:
+            try:
+                event = parse_event(line.strip())
+            except InvalidEvent:
+                continue
+            seen += event.app == args.app
+            pipeline.process(event)
+    pipeline.flush(close_all=True)
+    if not seen:
+        print(f"aiwatch baseline suggest: no events of app {args.app!r} in {args.events}", file=sys.stderr)
+        return 1
+    current = Path(args.current).read_text(encoding="utf-8") if args.current else None
+    suggestion = pipeline.suggest(args.app, current)
+    print(suggestion.diff(current) if args.diff else suggestion.to_yaml())
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Measure detection quality on the public corpora (recall at fixed false-positive rates)."""
     if args.suite == "injection":
@@ -376,6 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     ep.set_defaults(fn=cmd_collect_egress)
     mp = add("mcp-proxy", cmd_mcp_proxy, usage="aiwatch mcp-proxy [options] -- <server command> [args...]")
     mcp_arguments(mp)
+
+    baseline = sub.add_parser("baseline", help="behavioural baselines", description="Behavioural baselines.")
+    baseline_sub = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    bp = baseline_sub.add_parser("suggest", help=cmd_baseline_suggest.__doc__, description=cmd_baseline_suggest.__doc__)
+    bp.add_argument("--app", required=True, help="the application to propose a policy for")
+    bp.add_argument("--events", required=True, help="JSONL file of observed events (e.g. an export of the events table)")
+    bp.add_argument("--current", help="the app's current policy YAML, to show a diff against")
+    bp.add_argument("--diff", action="store_true", help="print a unified diff against --current instead of the YAML")
+    bp.set_defaults(fn=cmd_baseline_suggest)
 
     p = add("eval", cmd_eval)
     p.add_argument("suite", choices=["injection", "behavior"],

@@ -84,3 +84,23 @@ def test_help_lists_the_commands() -> None:
     run = aiwatch("--help")
     for command in ("worker", "init-db", "send", "query", "replay", "rules", "collect", "mcp-proxy", "eval", "demo"):
         assert command in run.stdout
+
+
+def test_baseline_suggest_proposes_policy_from_observed_behaviour(tmp_path: Path) -> None:
+    import yaml
+
+    from collectors.synthetic import APPS
+
+    events = tmp_path / "observed.jsonl"
+    with events.open("wb") as handle:
+        for event in synthetic_events(2_000, seed=3):
+            handle.write(orjson.dumps(event) + b"\n")
+    run = aiwatch("baseline", "suggest", "--app", "example-support-bot", "--events", str(events))
+    assert run.returncode == 0, run.stderr
+    policy = yaml.safe_load(run.stdout)
+    assert policy["app"] == "example-support-bot"
+    assert set(policy["allow_lists"]["tools"]) == set(APPS["example-support-bot"]["tools"])
+    assert set(policy["allow_lists"]["models"]) == {m for _, m, _ in APPS["example-support-bot"]["models"]}
+    assert policy["thresholds"]["session"]["max_tokens"] > 0
+    missing = aiwatch("baseline", "suggest", "--app", "no-such-app", "--events", str(events))
+    assert missing.returncode == 1 and "no events of app" in missing.stderr
