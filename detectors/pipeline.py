@@ -35,15 +35,16 @@ class Detection:
         """The rollout phase of an app (learn / monitor / alert) from the rule pack; monitor without one."""
         return self.rules.pack.modes.for_app(app, DEFAULT_APP_MODE) if self.rules else "monitor"
 
-    def process(self, event: Event, now: datetime | None = None) -> list[Finding]:
+    def process(self, event: Event, now: datetime | None = None, behavior: bool = True) -> list[Finding]:
         """Findings to store for ``event``: content findings (unless the app is in learn mode) and rule findings.
 
         ``now`` is when exceptions are judged: wall clock in the worker, ``event.ts`` in a replay.
+        ``behavior`` False skips the stateful layer (an event replayed after a restart is already in it).
         """
         content = self.scanner.scan(event)
         rule_findings = self.rules.evaluate(event, content, now=now or event.ts) if self.rules else []
         behavioral: list[Finding] = []
-        if self.behavior is not None:
+        if self.behavior is not None and behavior:
             injection = max((f.score for f in content if f.category in INJECTION), default=0.0)
             behavioral = self.behavior.process(event, signals={"injection_score": injection})
         self.stats["events"] += 1

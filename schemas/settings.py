@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         description="rule files or directories (JSON list in the environment); bad files stop the worker",
     )
     detect: bool = Field(default=True, description="run content detectors and rules in the worker")
+    behavior: bool = Field(default=True, description="run sessions, baselines and drift in the worker (batch mode)")
+    state_save_seconds: float = Field(
+        default=5.0, gt=0, description="how often the worker saves behavioural state with its offsets (local store)"
+    )
+    baseline_snapshot_seconds: float = Field(
+        default=3600.0, gt=0, description="how often baseline snapshots are written to the baselines table"
+    )
     url_allowlist: list[str] = Field(default_factory=list, description="hosts links may point to (exfiltration)")
     canaries: list[str] = Field(default_factory=list, description="strings planted in system prompts")
 

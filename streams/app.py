@@ -20,6 +20,7 @@ from streams.agents.batch_consumer import consume
 from streams.agents.ingest import IngestProcessor
 from streams.db import connect
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.state import BehaviorStore
 from streams.web import register_views
 
 
@@ -76,8 +77,13 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
     sink = ClickHouseSink(connect(settings.dsn))
     read_client = connect(settings.dsn)
 
+    state = None
+    if detection is not None and settings.behavior and settings.ingest_mode == "batch":
+        state = BehaviorStore.open(settings.home / "worker" / f"behavior-{settings.app_id}.pkl",
+                                   save_seconds=settings.state_save_seconds)
+        detection.behavior = state.pipeline
     processor = IngestProcessor(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
-                                alerts_topic=alerts_topic, executor=writer, detection=detection)
+                                alerts_topic=alerts_topic, executor=writer, detection=detection, state=state)
     if settings.ingest_mode == "faust":
         app.agent(events_topic, name="ingest", concurrency=1)(processor.faust_agent)
     else:

@@ -52,6 +52,7 @@ class DeadLetter:
 @dataclass
 class Batch:
     events: list[Event] = field(default_factory=list)
+    positions: list[tuple[str, int, int]] = field(default_factory=list)  # (topic, partition, offset) per event
     event_rows: list[tuple] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
@@ -65,6 +66,7 @@ def triage(messages: list[RawMessage], max_event_bytes: int) -> Batch:
             event = parse_event(message.value, max_bytes=max_event_bytes)
             batch.event_rows.append(event_row(event, message.partition, message.offset))
             batch.events.append(event)
+            batch.positions.append((message.topic, message.partition, message.offset))
         except InvalidEvent as exc:
             batch.dead_letters.append(DeadLetter(message, exc.reason, exc.detail))
             metrics.invalid.labels(exc.reason).inc()

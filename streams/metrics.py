@@ -27,6 +27,7 @@ held_back = Counter(
     "aiwatch_findings_held_back", "content findings of apps in learn mode (counted, not stored)", registry=REGISTRY
 )
 detect_errors = Counter("aiwatch_detect_errors", "events whose detection raised (event still stored)", registry=REGISTRY)
+baseline_rows = Counter("aiwatch_baseline_rows", "baseline snapshot rows written", registry=REGISTRY)
 batch_seconds = Histogram(
     "aiwatch_batch_seconds", "time to process one batch", registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

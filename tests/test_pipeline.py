@@ -255,3 +255,57 @@ def test_faust_agent_ingest_mode_stores_and_dead_letters(kafka_bootstrap: str, t
         assert len(consume_all(proc.bootstrap, proc.topics["dlq"], 3)) == 3
     finally:
         proc.stop()
+
+
+def _fixture_session(name: str, session: str) -> list[dict]:
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    spec = json.loads((Path(__file__).parent / "fixtures" / "behavior" / f"{name}.json").read_text())
+    start = datetime.now(timezone.utc)
+    return [
+        {"schema": "aiwatch.event/1", "event_id": f"{session}-{n}", "app": "mail-agent", "session_id": session,
+         "ts": (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+         "actor": {"user_id": "u-7"}, **step}
+        for n, step in enumerate(spec["events"])
+    ]
+
+
+@pytest.mark.slow
+def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
+                                            clickhouse_dsn: str) -> None:
+    """Untrusted content read before a crash, the action on it after the restart: the session state
+    (and the baselines) come back from the local store, so the hijack is still seen."""
+    from detectors.behavior.pipeline import BehaviorPipeline
+    from schemas import Event
+
+    session = _fixture_session("hijack_tool_result", "sess-crash")
+    before, after = session[:3], session[3:]   # prompt, tool_call, tool_result | send_email, ...
+    fresh = BehaviorPipeline()
+    alone = [f for e in after for f in fresh.process(Event.model_validate(e))]
+    assert not [f for f in alone if f.category in ("goal_hijack", "exfiltration")], \
+        "the action alone must not be enough: the finding depends on the state from before the crash"
+
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_STATE_SAVE_SECONDS": "0.2",
+                                    "AIWATCH_BASELINE_SNAPSHOT_SECONDS": "1"}).start()
+    try:
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in before],
+                keys=[b"sess-crash"] * len(before))
+        proc.wait_for("SELECT count() FROM events WHERE session_id = 'sess-crash'", 3)
+        proc.wait_for("SELECT count() > 0 FROM baselines", 1)
+        time.sleep(1.5)  # past a state save after the commit of that batch
+        proc.kill()
+        assert list((tmp_path / "home" / "worker").glob("behavior-*.pkl")), "the state file exists"
+
+        proc.start()
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in after],
+                keys=[b"sess-crash"] * len(after))
+        proc.wait_for("SELECT count() FROM events WHERE session_id = 'sess-crash'", len(session))
+        proc.wait_for("SELECT count() > 0 FROM findings WHERE session_id = 'sess-crash' "
+                      "AND category IN ('goal_hijack', 'exfiltration')", 1, timeout=60)
+        evidence = proc.scalar("SELECT evidence FROM findings WHERE session_id = 'sess-crash' "
+                               "AND category IN ('goal_hijack', 'exfiltration') LIMIT 1")
+        assert "sess-crash-2" in evidence, "the chain reaches the tool result read before the crash"
+    finally:
+        proc.stop()

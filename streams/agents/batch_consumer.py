@@ -2,19 +2,23 @@
 hands each batch to the processor and commits the batch's offsets only after it returned.
 
 It runs as a task of the Faust worker (same process, web views, lifecycle and producer), so a crash
-at any point replays at most the uncommitted batches, which the idempotent sinks absorb.
+at any point replays at most the uncommitted batches, which the idempotent sinks absorb. When the
+behavioural state is on, it is saved after commits with the offsets it covers, and on assignment each
+partition is rewound to the saved offset so the restored state sees every event exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from schemas.settings import Settings
 from streams.agents.ingest import IngestProcessor
-from streams.ingest import RawMessage
+from streams.ingest import RawMessage, now_utc
+from streams.state import BehaviorStore
 
 log = logging.getLogger("aiwatch.ingest")
 
@@ -23,9 +27,34 @@ def ingest_group(settings: Settings) -> str:
     return f"{settings.app_id}-ingest"
 
 
+def offsets_of(fetched: dict[TopicPartition, list]) -> dict[TopicPartition, int]:
+    """The offsets to commit after a batch: one past the last record of each partition."""
+    return {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+
+
+class RewindToState(ConsumerRebalanceListener):
+    """On assignment, start a partition at the offset the saved behavioural state covers, if earlier."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, state: BehaviorStore) -> None:
+        self._consumer, self._state = consumer, state
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            saved = self._state.restored_from.get((tp.topic, tp.partition))
+            if saved is None:
+                continue
+            committed = await self._consumer.committed(tp)
+            if committed is None or saved < committed:
+                log.warning("rewinding %s/%s from %s to %s for the restored behavioural state",
+                            tp.topic, tp.partition, committed, saved)
+                self._consumer.seek(tp, saved)
+
+
 async def consume(settings: Settings, processor: IngestProcessor, stopping: asyncio.Event) -> None:
     consumer = AIOKafkaConsumer(
-        settings.topic_events,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=ingest_group(settings),
         enable_auto_commit=False,
@@ -36,24 +65,29 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         heartbeat_interval_ms=max(int(settings.kafka_session_timeout_s * 250), 500),
         **settings.kafka_client_options(),
     )
+    state = processor.state
+    listener = RewindToState(consumer, state) if state is not None else ConsumerRebalanceListener()
+    consumer.subscribe([settings.topic_events], listener=listener)
     await consumer.start()
+    last_snapshot = time.monotonic()
     try:
         while not stopping.is_set():
             fetched = await consumer.getmany(
                 timeout_ms=int(settings.batch_seconds * 1000), max_records=settings.batch_size
             )
-            if not fetched:
-                continue
-            messages = [
-                RawMessage(tp.topic, tp.partition, m.offset, m.key, m.value)
-                for tp, records in fetched.items() for m in records
-            ]
-            await processor.process(messages)
-            await consumer.commit(offsets_of(fetched))
+            if fetched:
+                messages = [
+                    RawMessage(tp.topic, tp.partition, m.offset, m.key, m.value)
+                    for tp, records in fetched.items() for m in records
+                ]
+                await processor.process(messages)
+                await consumer.commit(offsets_of(fetched))
+            if state is not None:
+                state.maybe_save()
+                if time.monotonic() - last_snapshot >= settings.baseline_snapshot_seconds:
+                    last_snapshot = time.monotonic()
+                    await processor.snapshot_baselines(state.pipeline.snapshot(now_utc()))
     finally:
+        if state is not None:
+            state.maybe_save(force=True)
         await consumer.stop()  # leaves the group at once, so a restart does not wait for a session timeout
-
-
-def offsets_of(fetched: dict[TopicPartition, list]) -> dict[TopicPartition, int]:
-    """The offsets to commit after a batch: one past the last record of each partition."""
-    return {tp: records[-1].offset + 1 for tp, records in fetched.items()}

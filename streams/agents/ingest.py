@@ -33,6 +33,7 @@ from streams.ingest import Batch, RawMessage, now_utc, triage
 from streams.ocsf import to_ocsf
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.rows import alert_row, finding_row
+from streams.state import BehaviorStore
 
 log = logging.getLogger("aiwatch.ingest")
 
@@ -48,6 +49,7 @@ class IngestProcessor:
     alerts_topic: faust.TopicT
     executor: Executor
     detection: Detection | None = None
+    state: BehaviorStore | None = None  # behavioural state and the offsets it covers (batch mode)
 
     async def process(self, messages: list[RawMessage]) -> None:
         """One batch, end to end; returns when all of it is stored and published."""
@@ -56,7 +58,7 @@ class IngestProcessor:
         await self._dead_letter(batch)
         store = asyncio.create_task(self._store(batch))
         await asyncio.sleep(0)  # let the insert start in the writer thread; detection overlaps with it
-        pairs = self._findings(batch.events) if self.detection is not None and batch.events else []
+        pairs = self._findings(batch) if self.detection is not None and batch.events else []
         await store
         if pairs:
             await self._publish(pairs)
@@ -94,17 +96,21 @@ class IngestProcessor:
             new = await self._write("dlq", [d.row(received_at) for d in batch.dead_letters])
             metrics.dlq_written.inc(new)
 
-    def _findings(self, events: list[Event]) -> list[tuple[Event, Finding]]:
+    def _findings(self, batch: Batch) -> list[tuple[Event, Finding]]:
         assert self.detection is not None
         now = now_utc()
         out: list[tuple[Event, Finding]] = []
         before = self.detection.stats["held_back_learn"]
-        for event in events:
+        state = self.state
+        for event, (topic, partition, offset) in zip(batch.events, batch.positions):
+            fresh = state is None or state.wants(topic, partition, offset)
             try:
-                out.extend((event, f) for f in self.detection.process(event, now=now))
+                out.extend((event, f) for f in self.detection.process(event, now=now, behavior=fresh))
             except Exception:  # noqa: BLE001 - a detector bug must not stop ingestion; the event is stored
                 metrics.detect_errors.inc()
                 log.exception("detection failed on event %s", event.event_id)
+            if state is not None:
+                state.advance(topic, partition, offset)
         metrics.held_back.inc(self.detection.stats["held_back_learn"] - before)
         return out
 
@@ -128,6 +134,18 @@ class IngestProcessor:
         metrics.findings_written.inc(await self._write("findings", [finding_row(f) for _, f in pairs]))
         if alert_rows:
             await self._write("alerts", alert_rows)
+
+    async def snapshot_baselines(self, rows: list[dict]) -> None:
+        """Baseline snapshot rows → the ``baselines`` table (long-term drift analysis in SQL)."""
+        if not rows:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, self.sink.insert_dicts, "baselines", rows)
+            metrics.baseline_rows.inc(len(rows))
+        except Exception as exc:  # noqa: BLE001 - a snapshot is retried at the next interval
+            metrics.write_errors.labels("baselines").inc()
+            log.error("baseline snapshot not written (%s); next attempt at the next interval", exc)
 
     async def _write(self, table: str, rows: list[tuple]) -> int:
         loop = asyncio.get_running_loop()

@@ -43,5 +43,10 @@ class ClickHouseSink:
             self._client.insert(table, fresh, column_names=TABLES[table])
         return len(fresh)
 
+    def insert_dicts(self, table: str, rows: Sequence[dict]) -> None:
+        """Plain insert of dict rows (snapshots: no idempotency key, the snapshot time is part of the key)."""
+        columns = list(rows[0])
+        self._client.insert(table, [[row[c] for c in columns] for row in rows], column_names=columns)
+
     def close(self) -> None:
         self._client.close()
