@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     detect: bool = Field(default=True, description="run content detectors and rules in the worker")
     behavior: bool = Field(default=True, description="run sessions, baselines and drift in the worker (batch mode)")
     state_save_seconds: float = Field(
-        default=5.0, gt=0, description="how often the worker saves behavioural state with its offsets (local store)"
+        default=30.0, gt=0, description="how often the worker saves behavioural state with its offsets (local store)"
     )
     baseline_snapshot_seconds: float = Field(
         default=3600.0, gt=0, description="how often baseline snapshots are written to the baselines table"

@@ -23,14 +23,14 @@ Position = tuple[str, int]  # (topic, partition)
 @dataclass
 class BehaviorStore:
     path: Path
-    save_seconds: float = 5.0
+    save_seconds: float = 30.0
     pipeline: BehaviorPipeline = field(default_factory=BehaviorPipeline)
     offsets: dict[Position, int] = field(default_factory=dict)  # next offset the state has not seen
     restored_from: dict[Position, int] = field(default_factory=dict)
     _last_save: float = 0.0
 
     @classmethod
-    def open(cls, path: Path, save_seconds: float = 5.0) -> "BehaviorStore":
+    def open(cls, path: Path, save_seconds: float = 30.0) -> "BehaviorStore":
         store = cls(path=path, save_seconds=save_seconds)
         if path.exists():
             with path.open("rb") as handle:
