@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     baseline_snapshot_seconds: float = Field(
         default=3600.0, gt=0, description="how often baseline snapshots are written to the baselines table"
     )
+    policy_changed_by: str = Field(
+        default_factory=lambda: os.environ.get("USER", "unknown"),
+        description="who is recorded in policy_changes when the worker puts a new rule pack in force",
+    )
+    policy_change_reason: str = Field(default="rule pack loaded at worker start",
+                                      description="why, as recorded in policy_changes (a ticket, a summary)")
     url_allowlist: list[str] = Field(default_factory=list, description="hosts links may point to (exfiltration)")
     canaries: list[str] = Field(default_factory=list, description="strings planted in system prompts")
 

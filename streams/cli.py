@@ -66,6 +66,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     client = connect(settings.dsn)
     for line in migrate(client, settings.retention_days):
         print(f"init-db: {line}", file=sys.stderr)
+    if detection is not None and detection.rules is not None:
+        from streams.policy import record_policy
+
+        change = record_policy(client, detection.rules.pack.manifest(), settings.policy_changed_by,
+                               settings.policy_change_reason)
+        if change:
+            print(f"policy: {change}", file=sys.stderr)
     client.close()
     created = asyncio.run(ensure_topics(settings))
     if created:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -33,7 +34,7 @@ def test_migrate_is_idempotent_and_applies_retention(client: Client) -> None:
     engine = ddl.result_rows[0][0]
     assert "toIntervalDay(500)" in engine and "ReplacingMergeTree" in engine and "toYYYYMM(ts)" in engine
     versions = [r[0] for r in client.query("SELECT version FROM schema_migrations ORDER BY version").result_rows]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 5, 6]
 
 
 def test_retention_below_minimum_is_refused(client: Client) -> None:
@@ -57,3 +58,22 @@ def test_sink_writes_each_event_id_once(client: Client) -> None:
         "AND database = currentDatabase()"
     ).result_rows[0][0]
     assert "ZSTD" in text_type
+
+
+def test_policy_changes_record_each_pack_put_in_force_once(client: Client) -> None:
+    from detectors.rules import load_pack
+    from streams.policy import current_policy, record_policy
+
+    migrate(client, 400)
+    client.command("TRUNCATE TABLE policy_changes")
+    manifest = load_pack([Path(__file__).resolve().parents[1] / "infra" / "rules"]).manifest()
+    first = record_policy(client, manifest, "alice", "initial rollout (TICKET-1)")
+    assert first is not None and "alice" in first
+    assert record_policy(client, manifest, "alice", "restart") is None  # unchanged pack: nothing recorded
+    changed = dict(manifest, policy_version=manifest["policy_version"] + "-edited", digest="0" * 64)
+    assert record_policy(client, changed, "bob", "allow search_kb for billing (TICKET-2)") is not None
+    rows = client.query("SELECT policy_version, previous_version, changed_by, reason FROM policy_changes "
+                        "ORDER BY changed_at").result_rows
+    assert [r[2] for r in rows] == ["alice", "bob"]
+    assert rows[1][1] == rows[0][0] == manifest["policy_version"]
+    assert current_policy(client) == changed["policy_version"]

@@ -222,6 +222,9 @@ def test_findings_and_ocsf_alerts_from_the_worker(worker: WorkerProcess) -> None
     assert injection["finding_info"]["analytic"]["type"] == "Rule"
     findings = consume_all(worker.bootstrap, worker.topics["findings"], 1)
     assert orjson.loads(findings[0].value)["schema"] == "aiwatch.finding/1"
+    # The pack in force is recorded for change control, and every rule finding carries its version.
+    version = worker.scalar("SELECT policy_version FROM policy_changes ORDER BY changed_at DESC LIMIT 1")
+    assert worker.scalar(f"SELECT countIf(policy_version != '{version}') FROM findings WHERE detector = 'rules'") == 0
 
 
 def test_worker_refuses_a_bad_rule_pack(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
