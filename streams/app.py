@@ -16,6 +16,7 @@ from detectors.pipeline import Detection
 from detectors.rules import RuleEngine
 from detectors.scan import ContentScanner, ScannerConfig
 from schemas.settings import Settings
+from streams import metrics
 from streams.agents.batch_consumer import consume
 from streams.agents.ingest import IngestProcessor
 from streams.db import connect
@@ -82,6 +83,8 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
         state = BehaviorStore.open(settings.home / "worker" / f"behavior-{settings.app_id}.pkl",
                                    save_seconds=settings.state_save_seconds)
         detection.behavior = state.pipeline
+        metrics.expose_stats("aiwatch_behavior", "behavioural layer: open sessions, entities, evictions, "
+                             "capacity limits reached", lambda: state.pipeline.stats())
     processor = IngestProcessor(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
                                 alerts_topic=alerts_topic, executor=writer, detection=detection, state=state)
     if settings.ingest_mode == "faust":

@@ -3,7 +3,10 @@ every valid one as written or already stored, every failed write as an error (DE
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -34,6 +37,24 @@ batch_seconds = Histogram(
 )
 
 
+class StatsCollector:
+    """Exposes a live ``stats()`` mapping (e.g. the behavioural layer's counters: open sessions,
+    evictions, capacity limits reached) as one labelled gauge family, read at scrape time."""
+
+    def __init__(self, name: str, doc: str, stats: Callable[[], Mapping[str, float]]) -> None:
+        self._name, self._doc, self._stats = name, doc, stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self._name, self._doc, labels=["stat"])
+        for key, value in sorted(self._stats().items()):
+            family.add_metric([key], float(value))
+        yield family
+
+
+def expose_stats(name: str, doc: str, stats: Callable[[], Mapping[str, float]]) -> None:
+    REGISTRY.register(StatsCollector(name, doc, stats))
+
+
 def render() -> bytes:
     return generate_latest(REGISTRY)
 
@@ -43,7 +64,7 @@ def snapshot() -> dict[str, float]:
     out: dict[str, float] = {}
     for metric in REGISTRY.collect():
         for sample in metric.samples:
-            if sample.name.endswith("_total"):
+            if sample.name.endswith("_total") or metric.type == "gauge":
                 label = ",".join(f"{k}={v}" for k, v in sample.labels.items())
                 out[sample.name + (f"{{{label}}}" if label else "")] = sample.value
     return out

@@ -310,5 +310,6 @@ def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path
         evidence = proc.scalar("SELECT evidence FROM findings WHERE session_id = 'sess-crash' "
                                "AND category IN ('goal_hijack', 'exfiltration') LIMIT 1")
         assert "sess-crash-2" in evidence, "the chain reaches the tool result read before the crash"
+        assert proc.counters()["aiwatch_behavior{stat=session.open}"] >= 1, "behavioural state is exported"
     finally:
         proc.stop()
