@@ -230,6 +230,26 @@ def test_sdk_exporter_protobuf_gzip_with_token() -> None:
     assert len({e.event_id for e in events}) == len(events)
 
 
+def test_sdk_json_exporter_gives_the_same_events_as_protobuf() -> None:
+    """The OTel project's OTLP/HTTP JSON exporter (a real client, not a hand-made payload)."""
+    from opentelemetry.exporter.otlp.common.http import Compression as JsonCompression
+    from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as OTLPJsonSpanExporter
+
+    spans = recorded_spans()
+    results = {}
+    for name, exporter_class, gzip in (("protobuf", OTLPSpanExporter, Compression.Gzip),
+                                       ("json", OTLPJsonSpanExporter, JsonCompression.GZIP)):
+        sink = ListSink()
+        with receiver_server(sink, tokens={"tok-travel": "travel"}) as server:
+            exporter = exporter_class(endpoint=f"{server.url}/v1/traces", compression=gzip,
+                                      headers={"Authorization": "Bearer tok-travel"})
+            assert exporter.export(spans) == SpanExportResult.SUCCESS, name
+        results[name] = sink.parsed()
+    assert conversation_of(results["json"]) == EXPECTED_AGENT_CONVERSATION
+    assert [e.event_id for e in results["json"]] == [e.event_id for e in results["protobuf"]]
+    assert {(e.app, e.agent, e.source.convention) for e in results["json"]} == {("travel", "helper", "otel-genai-1.37")}
+
+
 def test_sdk_exporter_without_a_valid_token_is_refused() -> None:
     sink = ListSink()
     spans = recorded_spans()
