@@ -311,5 +311,8 @@ def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path
                                "AND category IN ('goal_hijack', 'exfiltration') LIMIT 1")
         assert "sess-crash-2" in evidence, "the chain reaches the tool result read before the crash"
         assert proc.counters()["aiwatch_behavior{stat=session.open}"] >= 1, "behavioural state is exported"
+        # The baselines came back too: the identity's baseline counts the events from both sides of the crash.
+        proc.wait_for("SELECT max(observations) FROM baselines "
+                      "WHERE detector = 'time_of_day_by_identity' AND entity = 'u-7'", len(session), timeout=30)
     finally:
         proc.stop()
