@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     topic_dlq: str = "aiwatch.events.dlq"
     topic_findings: str = "aiwatch.findings"
     topic_alerts: str = "aiwatch.alerts"
+    topic_state: str = "aiwatch.state"
     events_partitions: int = Field(default=3, ge=1, description="partitions of aiwatch.events (parallelism ceiling)")
     topic_retention_hours: int = Field(default=168, ge=1, description="Kafka retention of the event topics")
     dlq_retention_hours: int = Field(default=720, ge=1, description="Kafka retention of the dead-letter topic")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
@@ -16,7 +17,7 @@ from detectors.pipeline import Detection
 from detectors.rules import RuleEngine
 from detectors.scan import ContentScanner, ScannerConfig
 from schemas.settings import Settings
-from streams import metrics
+from streams import changelog, metrics
 from streams.agents.batch_consumer import consume
 from streams.agents.ingest import IngestProcessor
 from streams.db import connect
@@ -81,7 +82,9 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
     state = None
     if detection is not None and settings.behavior and settings.ingest_mode == "batch":
         state = BehaviorStore.open(settings.home / "worker" / f"behavior-{settings.app_id}.pkl",
-                                   save_seconds=settings.state_save_seconds)
+                                   save_seconds=settings.state_save_seconds,
+                                   changelog=lambda: asyncio.run(changelog.fetch(settings)))
+        print(f"behavioural state: {state.source} (generation {state.generation})", file=sys.stderr)
         detection.behavior = state.pipeline
         metrics.expose_stats("aiwatch_behavior", "behavioural layer: open sessions, entities, evictions, "
                              "capacity limits reached", lambda: state.pipeline.stats())

@@ -18,13 +18,13 @@ class TopicSpec:
     retention_hours: int
     max_message_bytes: int
     why: str
+    cleanup: str = "delete"
 
     def configs(self) -> dict[str, str]:
-        return {
-            "retention.ms": str(self.retention_hours * HOUR_MS),
-            "max.message.bytes": str(self.max_message_bytes),
-            "cleanup.policy": "delete",
-        }
+        configs = {"max.message.bytes": str(self.max_message_bytes), "cleanup.policy": self.cleanup}
+        if self.cleanup == "delete":
+            configs["retention.ms"] = str(self.retention_hours * HOUR_MS)
+        return configs
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -38,6 +38,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   "Finding v1 from detectors and rules"),
         TopicSpec(s.topic_alerts, 1, s.dlq_retention_hours, 1_048_576,
                   "OCSF Detection Findings for the SOC"),
+        TopicSpec(s.topic_state, 1, 0, s.max_message_bytes,
+                  "changelog of the worker's behavioural state (compacted; restores a worker that lost its disk)",
+                  cleanup="compact"),
     ]
 
 

@@ -45,6 +45,7 @@ class WorkerProcess:
             "dlq": f"{self.prefix}.events.dlq",
             "findings": f"{self.prefix}.findings",
             "alerts": f"{self.prefix}.alerts",
+            "state": f"{self.prefix}.state",
         }
 
     def env(self) -> dict[str, str]:
@@ -59,6 +60,7 @@ class WorkerProcess:
             AIWATCH_TOPIC_DLQ=self.topics["dlq"],
             AIWATCH_TOPIC_FINDINGS=self.topics["findings"],
             AIWATCH_TOPIC_ALERTS=self.topics["alerts"],
+            AIWATCH_TOPIC_STATE=self.topics["state"],
             AIWATCH_KAFKA_SESSION_TIMEOUT_S="6",
         )
         env.update(self.extra_env)

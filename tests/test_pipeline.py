@@ -275,10 +275,12 @@ def _fixture_session(name: str, session: str) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("local_store", ["kept", "lost"])
 def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
-                                            clickhouse_dsn: str) -> None:
+                                            clickhouse_dsn: str, local_store: str) -> None:
     """Untrusted content read before a crash, the action on it after the restart: the session state
-    (and the baselines) come back from the local store, so the hijack is still seen."""
+    (and the baselines) come back — from the local store, or from the changelog topic when the local
+    store is lost — so the hijack is still seen."""
     from detectors.behavior.pipeline import BehaviorPipeline
     from schemas import Event
 
@@ -299,9 +301,15 @@ def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path
         proc.wait_for("SELECT count() > 0 FROM baselines", 1)
         time.sleep(1.5)  # past a state save after the commit of that batch
         proc.kill()
-        assert list((tmp_path / "home" / "worker").glob("behavior-*.pkl")), "the state file exists"
+        saved = list((tmp_path / "home" / "worker").glob("behavior-*.pkl"))
+        assert saved, "the state file exists"
+        if local_store == "lost":
+            for path in saved:
+                path.unlink()
 
         proc.start()
+        expected_source = "local" if local_store == "kept" else "changelog"
+        assert f"behavioural state: {expected_source}" in proc.log_tail(200)
         produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in after],
                 keys=[b"sess-crash"] * len(after))
         proc.wait_for("SELECT count() FROM events WHERE session_id = 'sess-crash'", len(session))

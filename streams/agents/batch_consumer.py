@@ -13,9 +13,10 @@ import asyncio
 import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from schemas.settings import Settings
+from streams import changelog
 from streams.agents.ingest import IngestProcessor
 from streams.ingest import RawMessage, now_utc
 from streams.state import BehaviorStore
@@ -69,6 +70,22 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
     listener = RewindToState(consumer, state) if state is not None else ConsumerRebalanceListener()
     consumer.subscribe([settings.topic_events], listener=listener)
     await consumer.start()
+    producer = None
+    if state is not None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
+                                    enable_idempotence=True, max_request_size=settings.max_message_bytes,
+                                    **settings.kafka_client_options())
+        await producer.start()
+
+    async def save(force: bool = False) -> None:
+        assert state is not None and producer is not None
+        blob = state.maybe_save(force=force)
+        if blob is not None:
+            try:
+                await changelog.publish(producer, settings, blob, state.generation)
+            except Exception as exc:  # noqa: BLE001 - the local store has it; the next save retries
+                log.error("state changelog not published (%s); the local store is up to date", exc)
+
     last_snapshot = time.monotonic()
     try:
         while not stopping.is_set():
@@ -83,11 +100,13 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
                 await processor.process(messages)
                 await consumer.commit(offsets_of(fetched))
             if state is not None:
-                state.maybe_save()
+                await save()
                 if time.monotonic() - last_snapshot >= settings.baseline_snapshot_seconds:
                     last_snapshot = time.monotonic()
                     await processor.snapshot_baselines(state.pipeline.snapshot(now_utc()))
     finally:
         if state is not None:
-            state.maybe_save(force=True)
+            await save(force=True)
+        if producer is not None:
+            await producer.stop()
         await consumer.stop()  # leaves the group at once, so a restart does not wait for a session timeout
