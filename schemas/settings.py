@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     state_save_seconds: float = Field(
         default=30.0, gt=0, description="how often the worker saves behavioural state with its offsets (local store)"
     )
+    state_changelog_seconds: float = Field(
+        default=300.0, gt=0,
+        description="how often a saved state snapshot is also published to the changelog topic (disaster recovery)",
+    )
     baseline_snapshot_seconds: float = Field(
         default=3600.0, gt=0, description="how often baseline snapshots are written to the baselines table"
     )

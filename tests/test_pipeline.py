@@ -243,11 +243,13 @@ def test_worker_refuses_a_bad_rule_pack(kafka_bootstrap: str, tmp_path: Path, to
     assert "broken.yml:" in result.stderr and "refusing to start" in result.stderr
 
 
-def test_faust_agent_ingest_mode_stores_and_dead_letters(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
-                                                         clickhouse_dsn: str) -> None:
-    """The alternative feeder (a Faust take_events agent) keeps the same guarantees as the default."""
-    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
-                         extra_env={"AIWATCH_INGEST_MODE": "faust"}).start()
+@pytest.mark.parametrize("variant", [{"AIWATCH_INGEST_MODE": "faust"}, {"AIWATCH_BEHAVIOR": "false"},
+                                     {"AIWATCH_DETECT": "false"}], ids=["faust-agent", "no-behavior", "no-detect"])
+def test_other_worker_configurations_store_and_dead_letter(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
+                                                           clickhouse_dsn: str, variant: dict[str, str]) -> None:
+    """The Faust take_events feeder, and the batch feeder without the stateful layer or without detection,
+    keep the same guarantees as the default."""
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn, extra_env=variant).start()
     try:
         events = list(synthetic_events(200, seed=8))
         bad = [MALFORMED["not_json"], MALFORMED["missing_fields"], MALFORMED["invalid_utf8"]]
@@ -292,7 +294,7 @@ def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path
         "the action alone must not be enough: the finding depends on the state from before the crash"
 
     proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
-                         extra_env={"AIWATCH_STATE_SAVE_SECONDS": "0.2",
+                         extra_env={"AIWATCH_STATE_SAVE_SECONDS": "0.2", "AIWATCH_STATE_CHANGELOG_SECONDS": "0.2",
                                     "AIWATCH_BASELINE_SNAPSHOT_SECONDS": "1"}).start()
     try:
         produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in before],

@@ -67,8 +67,10 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         **settings.kafka_client_options(),
     )
     state = processor.state
-    listener = RewindToState(consumer, state) if state is not None else ConsumerRebalanceListener()
-    consumer.subscribe([settings.topic_events], listener=listener)
+    if state is not None:
+        consumer.subscribe([settings.topic_events], listener=RewindToState(consumer, state))
+    else:
+        consumer.subscribe([settings.topic_events])
     await consumer.start()
     producer = None
     if state is not None:
@@ -77,14 +79,32 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
                                     **settings.kafka_client_options())
         await producer.start()
 
+    publishing: asyncio.Task | None = None
+    last_published = time.monotonic()
+
+    async def publish(blob: bytes, generation: int) -> None:
+        try:
+            await changelog.publish(producer, settings, blob, generation)
+        except Exception as exc:  # noqa: BLE001 - the local store has it; the next save publishes again
+            log.error("state changelog not published (%s); the local store is up to date", exc)
+
     async def save(force: bool = False) -> None:
+        """Save locally when due; every ``state_changelog_seconds`` also publish the snapshot to the
+        changelog in the background (one publish in flight). A restore from an older changelog snapshot
+        is still exact: it rewinds to that snapshot's offsets and replays the events since."""
+        nonlocal publishing, last_published
         assert state is not None and producer is not None
         blob = state.maybe_save(force=force)
-        if blob is not None:
-            try:
-                await changelog.publish(producer, settings, blob, state.generation)
-            except Exception as exc:  # noqa: BLE001 - the local store has it; the next save retries
-                log.error("state changelog not published (%s); the local store is up to date", exc)
+        if blob is None or (not force and time.monotonic() - last_published < settings.state_changelog_seconds):
+            return
+        last_published = time.monotonic()
+        if publishing is not None and not publishing.done():
+            if not force:
+                return
+            await publishing
+        publishing = asyncio.create_task(publish(blob, state.generation))
+        if force:
+            await publishing
 
     last_snapshot = time.monotonic()
     try:
