@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from collectors.synthetic import synthetic_events
-from schemas import Event, Finding, InvalidEvent, dump_event, parse_event
+from schemas import Finding, InvalidEvent, dump_event, parse_event
 from schemas import limits
 from schemas.export import EXPORTS, JSON_DIR, render
 from schemas.settings import Settings
