@@ -21,12 +21,31 @@ from streams.evaluation.protocol import macro_threshold
 from streams.evaluation.run import main as evaluation_main
 from streams.evaluation.split import side
 
-FIXTURES = Path(__file__).parent / "fixtures" / "corpora"
+FORMATS = Path(__file__).parent / "fixtures" / "corpus_formats"
+
+
+def corpus_layout(root: Path) -> Path:
+    """Our hand-written format samples, laid out the way ../shared/corpora is. In the repository the
+    corpus-named folders carry an ``x-`` prefix, so nothing here is mistaken for a copy of a corpus."""
+    import shutil
+
+    target = root / "corpora"
+    for path in FORMATS.rglob("*"):
+        if path.is_file():
+            rel = Path(*[part.removeprefix("x-") for part in path.relative_to(FORMATS).parts])
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / rel)
+    return target
 
 
 @pytest.fixture(scope="module")
-def cases():
-    return load_cases(FIXTURES)
+def fixtures_root(tmp_path_factory):
+    return corpus_layout(tmp_path_factory.mktemp("layout"))
+
+
+@pytest.fixture(scope="module")
+def cases(fixtures_root):
+    return load_cases(fixtures_root)
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +153,8 @@ def test_write_jsonl_round_trip(pairs, tmp_path):
         assert parse_event(raw).event_id == label["event_id"]
 
 
-def test_convert_command(tmp_path):
-    assert evaluation_main(["convert", "--corpora", str(FIXTURES), "--out", str(tmp_path)]) == 0
+def test_convert_command(tmp_path, fixtures_root):
+    assert evaluation_main(["convert", "--corpora", str(fixtures_root), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "events.jsonl").stat().st_size > 0
 
 
@@ -214,9 +233,9 @@ def test_near_duplicates_cluster_across_wording_changes():
 
 # -- the whole command on the fixtures ------------------------------------------------------------
 
-def test_evaluate_on_fixtures_renders_tables(tmp_path, capsys):
+def test_evaluate_on_fixtures_renders_tables(tmp_path, capsys, fixtures_root):
     out = tmp_path / "report.md"
-    assert evaluation_main(["--corpora", str(FIXTURES), "--markdown", str(out), "--json", str(tmp_path / "r.json")]) == 0
+    assert evaluation_main(["--corpora", str(fixtures_root), "--markdown", str(out), "--json", str(tmp_path / "r.json")]) == 0
     text = out.read_text(encoding="utf-8")
     assert "| attack category | detector |" in text and "| source | placement | class |" in text
     results = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
