@@ -48,6 +48,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from detectors.textfeatures import char_wb_counts, word_counts
+
 FORMAT = "aiwatch.textclf/1"
 DEFAULT_ARTIFACT = "injection-v1.npz"
 HEADS = ("direct", "indirect")
@@ -182,7 +184,7 @@ def hashed_counts(texts: Sequence[str], spec: FeatureSpec) -> sp.csr_matrix:
     word, char = _vectorizers(spec)
     if not texts:
         return sp.csr_matrix((0, spec.n_features), dtype=np.float32)
-    x = sp.hstack([word.transform(texts), char.transform(texts)], format="csr", dtype=np.float32)
+    x = sp.hstack([word_counts(texts, word), char_wb_counts(texts, char)], format="csr", dtype=np.float32)
     x.sum_duplicates()
     np.log(x.data, out=x.data)
     x.data += 1.0

@@ -11,7 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from collections.abc import Sequence
+
 from detectors.behavior.pipeline import BehaviorPipeline
+from detectors.model_stage import ClassifierStage
 from detectors.rules import RuleEngine
 from detectors.rules.engine import DEFAULT_APP_MODE
 from detectors.scan import ContentScanner
@@ -20,11 +23,13 @@ from schemas import Event, Finding
 
 @dataclass
 class Detection:
-    """Runs ``scanner`` and ``rules`` over events; ``stats`` counts what was raised and held back."""
+    """Runs ``scanner``, ``classifier``, ``rules`` and ``behavior`` over events; ``stats`` counts what was
+    raised and held back."""
 
     scanner: ContentScanner
     rules: RuleEngine | None = None
     behavior: BehaviorPipeline | None = None
+    classifier: ClassifierStage | None = None
     stats: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -35,13 +40,37 @@ class Detection:
         """The rollout phase of an app (learn / monitor / alert) from the rule pack; monitor without one."""
         return self.rules.pack.modes.for_app(app, DEFAULT_APP_MODE) if self.rules else "monitor"
 
-    def process(self, event: Event, now: datetime | None = None, behavior: bool = True) -> list[Finding]:
+    def process_batch(self, events: Sequence[Event], now: datetime | None = None,
+                      behavior: Sequence[bool] | None = None) -> list[list[Finding]]:
+        """``process`` for each of ``events`` in order, with the classifier run once over the whole batch.
+
+        ``now`` None judges each event at its own time (replay); ``behavior`` per event as in ``process``.
+        """
+        extra = self.classify(events)
+        return [self.process(event, now=now or event.ts, behavior=behavior[i] if behavior is not None else True,
+                             extra=extra[i])
+                for i, event in enumerate(events)]
+
+    def classify(self, events: Sequence[Event]) -> list[list[Finding]]:
+        """Classifier findings per event (empty lists without a classifier stage)."""
+        if self.classifier is None:
+            return [[] for _ in events]
+        return self.classifier.findings(events)
+
+    def process(self, event: Event, now: datetime | None = None, behavior: bool = True,
+                extra: list[Finding] | None = None) -> list[Finding]:
         """Findings to store for ``event``: content findings (unless the app is in learn mode) and rule findings.
 
         ``now`` is when exceptions are judged: wall clock in the worker, ``event.ts`` in a replay.
         ``behavior`` False skips the stateful layer (an event replayed after a restart is already in it).
+        ``extra`` are content findings computed outside (the classifier over a batch: ``process_batch``);
+        a lone ``process`` call runs the classifier on this one event.
         """
         content = self.scanner.scan(event)
+        if extra is None and self.classifier is not None:
+            extra = self.classifier.findings([event])[0]
+        if extra:
+            content = content + extra
         rule_findings = self.rules.evaluate(event, content, now=now or event.ts) if self.rules else []
         behavioral: list[Finding] = []
         if self.behavior is not None and behavior:

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     )
     detect: bool = Field(default=True, description="run content detectors and rules in the worker")
     behavior: bool = Field(default=True, description="run sessions, baselines and drift in the worker (batch mode)")
+    classifier: Literal["off", "untrusted", "all"] = Field(
+        default="untrusted",
+        description="trained injection classifier: off, untrusted (tool results, retrieved documents, agent messages) "
+                    "or all (user turns too); costs milliseconds per KB of text",
+    )
+    classifier_max_chars: int = Field(
+        default=4096, ge=256, le=65536,
+        description="characters of one text the classifier reads (head and tail of longer ones)",
+    )
     state_save_seconds: float = Field(
         default=30.0, gt=0, description="how often the worker saves behavioural state with its offsets (local store)"
     )

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from detectors.model_stage import ClassifierStage
 from detectors.pipeline import Detection
 from detectors.rules import RuleEngine
 from detectors.scan import ContentScanner, ScannerConfig
@@ -43,7 +44,8 @@ def build_detection(settings: Settings) -> Detection:
     """Content scanner and rule pack from settings; a bad rule file raises RuleLoadError (file:line:col)."""
     scanner = ContentScanner(ScannerConfig(url_allowlist=tuple(settings.url_allowlist),
                                            canaries=tuple(settings.canaries)))
-    return Detection(scanner, RuleEngine.from_paths(settings.rules_paths))
+    classifier = ClassifierStage.from_setting(settings.classifier, settings.classifier_max_chars)
+    return Detection(scanner, RuleEngine.from_paths(settings.rules_paths), classifier=classifier)
 
 
 def create_app(settings: Settings, detection: Detection | None = None) -> faust.App:

@@ -235,11 +235,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_settings(), sessions=args.sessions, keep_running=args.keep_running)
 
 
-def _detection(rule_paths: list[str] | None, behavior: bool = False):  # noqa: ANN202 - Detection, lazily
+def _detection(rule_paths: list[str] | None, behavior: bool = False, classifier: str | None = None):  # noqa: ANN202 - Detection, lazily
     from detectors.rules import RuleLoadError
     from streams.app import build_detection
 
     settings = _settings()
+    if classifier:
+        settings.classifier = classifier
     if rule_paths:
         settings.rules_paths = [Path(p) for p in rule_paths]
     try:
@@ -260,7 +262,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not Path(args.events).exists():
         print(f"aiwatch replay: no such file: {args.events}", file=sys.stderr)
         return 1
-    detection = _detection(args.rules, behavior=not args.no_behavior)
+    detection = _detection(args.rules, behavior=not args.no_behavior, classifier=args.classifier)
     _tune_gc()
     report = replay(args.events, detection, out=args.out,
                     progress=not args.quiet,

@@ -201,6 +201,11 @@ def test_findings_and_ocsf_alerts_from_the_worker(worker: WorkerProcess) -> None
     assert "unapproved_model" in categories(sessions["shadow_ai"])
     assert "secret_leak" in categories(sessions["secret_in_output"])
     assert "prompt_injection" in categories(sessions["indirect_injection"])
+    injected = sessions["indirect_injection"][0]["session_id"]
+    worker.wait_for(f"SELECT count() > 0 FROM findings WHERE detector = 'classifier' AND session_id = '{injected}'", 1)
+    # the trained classifier runs in the worker on untrusted content (AIWATCH_CLASSIFIER=untrusted, the default)
+    assert worker.scalar(f"SELECT any(JSONExtractString(evidence, 1, 'placement')) FROM findings "
+                         f"WHERE detector = 'classifier' AND session_id = '{injected}'") == "indirect"
     assert categories(benign) == set(), "an ordinary session on approved models raises nothing"
 
     # No raw secret reaches the findings table (the monitor must not become the leak).

@@ -102,10 +102,16 @@ class IngestProcessor:
         out: list[tuple[Event, Finding]] = []
         before = self.detection.stats["held_back_learn"]
         state = self.state
-        for event, (topic, partition, offset) in zip(batch.events, batch.positions):
+        try:
+            classified = self.detection.classify(batch.events)
+        except Exception:  # noqa: BLE001 - a model failure must not stop the other detectors
+            metrics.detect_errors.inc()
+            log.exception("classifier failed on a batch of %d events", len(batch.events))
+            classified = [[] for _ in batch.events]
+        for event, extra, (topic, partition, offset) in zip(batch.events, classified, batch.positions):
             fresh = state is None or state.wants(topic, partition, offset)
             try:
-                out.extend((event, f) for f in self.detection.process(event, now=now, behavior=fresh))
+                out.extend((event, f) for f in self.detection.process(event, now=now, behavior=fresh, extra=extra))
             except Exception:  # noqa: BLE001 - a detector bug must not stop ingestion; the event is stored
                 metrics.detect_errors.inc()
                 log.exception("detection failed on event %s", event.event_id)
