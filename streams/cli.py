@@ -323,28 +323,61 @@ def cmd_baseline_suggest(args: argparse.Namespace) -> int:
     from detectors.behavior.pipeline import BehaviorPipeline
     from schemas import InvalidEvent, parse_event
 
-    pipeline = BehaviorPipeline()
-    seen = 0
-    with open(args.events, "rb") as handle:
-        for line in handle:
-            try:
-                event = parse_event(line.strip())
-            except InvalidEvent:
-                continue
-            seen += event.app == args.app
-            pipeline.process(event)
-    pipeline.flush(close_all=True)
-    if not seen:
-        print(f"aiwatch baseline suggest: no events of app {args.app!r} in {args.events}", file=sys.stderr)
-        return 1
+    from detectors.behavior.suggest import suggest
+
     current = Path(args.current).read_text(encoding="utf-8") if args.current else None
-    suggestion = pipeline.suggest(args.app, current)
+    if args.events:
+        pipeline = BehaviorPipeline()
+        seen = 0
+        with open(args.events, "rb") as handle:
+            for line in handle:
+                try:
+                    event = parse_event(line.strip())
+                except InvalidEvent:
+                    continue
+                seen += event.app == args.app
+                pipeline.process(event)
+        pipeline.flush(close_all=True)
+        if not seen:
+            print(f"aiwatch baseline suggest: no events of app {args.app!r} in {args.events}", file=sys.stderr)
+            return 1
+        rows = pipeline.snapshot()
+    else:
+        rows = latest_baselines(_settings(), args.app)
+        if not rows:
+            print(f"aiwatch baseline suggest: the baselines table has no snapshot of app {args.app!r} yet. The worker "
+                  "writes one every AIWATCH_BASELINE_SNAPSHOT_SECONDS (default 3600) once it has seen the app's "
+                  "traffic; or pass --events FILE to learn from an export.", file=sys.stderr)
+            return 1
+        print(f"from the baselines snapshot of {rows[0]['snapshot']} ({len(rows)} rows)", file=sys.stderr)
+    suggestion = suggest(rows, args.app, current=current)
     print(suggestion.diff(current) if args.diff else suggestion.to_yaml())
     return 0
 
 
+SNAPSHOT_SQL = """
+SELECT toString(snapshot_ts) AS snapshot, app, entity_kind, entity, detector, function, field, over, warm,
+       observations, mean, std, p50, p99, max, distinct_values, top_values
+FROM baselines
+WHERE app = {app} AND snapshot_ts = (SELECT max(snapshot_ts) FROM baselines WHERE app = {app})
+"""
+
+
+def latest_baselines(settings: Settings, app: str) -> list[dict]:
+    """The newest baseline snapshot rows of ``app`` in the store (through the worker when embedded)."""
+    quoted = "'" + app.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    result = run_query(settings, SNAPSHOT_SQL.format(app=quoted))
+    if "error" in result:
+        raise SystemExit(f"aiwatch baseline suggest: {result['error']}")
+    return [dict(zip(result["columns"], row)) for row in result["rows"]]
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Measure detection quality on the public corpora (recall at fixed false-positive rates)."""
+    """Measure detection quality on the public corpora (recall at fixed false-positive rates; P/R/F1 for content)."""
+    if args.suite == "content":
+        from streams.evaluation.content import main as content
+
+        return int(content(list(args.rest), prog="aiwatch eval content") or 0)
     if args.suite == "injection":
         from streams.evaluation.run import main as run
     else:
@@ -385,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-learn", action="store_true", help="also output findings of apps/rules in learn mode")
     p.add_argument("--no-behavior", action="store_true",
                    help="content detectors and rules only (no sessions, baselines, drift)")
+    p.add_argument("--classifier", choices=("off", "untrusted", "all"),
+                   help="where the trained injection classifier runs (default: AIWATCH_CLASSIFIER=untrusted)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     rules = sub.add_parser("rules", help="lint and test policy-as-code rules", description="Policy-as-code rules.")
@@ -415,14 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
     baseline_sub = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
     bp = baseline_sub.add_parser("suggest", help=cmd_baseline_suggest.__doc__, description=cmd_baseline_suggest.__doc__)
     bp.add_argument("--app", required=True, help="the application to propose a policy for")
-    bp.add_argument("--events", required=True, help="JSONL file of observed events (e.g. an export of the events table)")
+    bp.add_argument("--events", help="learn from this JSONL file of events instead of the store's latest baselines snapshot")
     bp.add_argument("--current", help="the app's current policy YAML, to show a diff against")
     bp.add_argument("--diff", action="store_true", help="print a unified diff against --current instead of the YAML")
     bp.set_defaults(fn=cmd_baseline_suggest)
 
     p = add("eval", cmd_eval)
-    p.add_argument("suite", choices=["injection", "behavior"],
-                   help="injection: heuristics + classifier on texts; behavior: session-level agent hijacks")
+    p.add_argument("suite", choices=["injection", "behavior", "content"],
+                   help="injection: heuristics + classifier on texts; behavior: session-level agent hijacks; "
+                        "content: secrets and PII detectors (precision/recall/F1, beside detect-secrets)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (e.g. --corpora DIR; --help)")
 
     p = add("demo", cmd_demo)
