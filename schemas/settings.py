@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     )
     detect: bool = Field(default=True, description="run content detectors and rules in the worker")
     behavior: bool = Field(default=True, description="run sessions, baselines and drift in the worker (batch mode)")
+    alert_throttle_seconds: float = Field(
+        default=300.0, ge=0,
+        description="alerts of one rule, app and session (or user) within this window after the first are sent "
+                    "as one rollup with a count; an escalation in severity goes out at once; 0 sends every alert",
+    )
     classifier: Literal["off", "untrusted", "all"] = Field(
         default="untrusted",
         description="trained injection classifier: off, untrusted (tool results, retrieved documents, agent messages) "

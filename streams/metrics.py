@@ -23,6 +23,9 @@ write_errors = Counter("aiwatch_write_errors", "failed ClickHouse inserts (retri
 findings = Counter("aiwatch_findings", "findings stored", ["category", "mode"], registry=REGISTRY)
 findings_written = Counter("aiwatch_findings_written", "findings inserted into ClickHouse", registry=REGISTRY)
 alerts = Counter("aiwatch_alerts", "OCSF alerts published to the SOC feed", ["category"], registry=REGISTRY)
+alerts_throttled = Counter("aiwatch_alerts_throttled", "alert-mode findings held back by dedup/throttle "
+                           "(stored, tagged throttled, counted in the next rollup)", registry=REGISTRY)
+alert_rollups = Counter("aiwatch_alert_rollups", "rollup alerts sent for throttled windows", registry=REGISTRY)
 suppressed = Counter(
     "aiwatch_findings_suppressed", "findings matched by an active exception (stored, not paged)", registry=REGISTRY
 )

@@ -6,9 +6,12 @@ ids ride under ``unmapped.aiwatch`` so an analyst can pivot back to the finding 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas import Event, Finding
+
+if TYPE_CHECKING:  # pragma: no cover
+    from streams.throttle import Rollup
 
 OCSF_VERSION = "1.8.0"
 PRODUCT = {"name": "aiwatch", "vendor_name": "aiwatch", "version": "0.1.0"}
@@ -100,4 +103,20 @@ def to_ocsf(finding: Finding, event: Event | None = None) -> dict[str, Any]:
         if event.usage:
             alert["message_context"]["prompt_tokens"] = event.usage.input_tokens
             alert["message_context"]["completion_tokens"] = event.usage.output_tokens
+    return alert
+
+
+def rollup_to_ocsf(rollup: "Rollup") -> dict[str, Any]:
+    """The rollup of throttled alerts of one group: the latest finding with ``count``, the time span and
+    the related events; ``unmapped.aiwatch.rollup_of`` names the alert that opened the window."""
+    alert = to_ocsf(rollup.finding)
+    uid = rollup.rollup_id
+    alert["metadata"]["uid"] = uid
+    alert["finding_info"]["uid"] = uid
+    alert["count"] = rollup.count
+    alert["start_time"] = int(rollup.first_ts * 1000)
+    alert["end_time"] = int(rollup.last_ts * 1000)
+    alert["message"] = f"{rollup.finding.title} ({rollup.count} more, throttled since the first alert)"
+    alert["finding_info"]["related_events"] = [{"uid": e} for e in rollup.event_ids]
+    alert["unmapped"]["aiwatch"].update({"rollup_of": rollup.first_alert_id, "throttled": rollup.count})
     return alert

@@ -119,12 +119,18 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
                 ]
                 await processor.process(messages)
                 await consumer.commit(offsets_of(fetched))
+            else:
+                await processor.send_rollups()  # windows end on a quiet stream too
             if state is not None:
                 await save()
                 if time.monotonic() - last_snapshot >= settings.baseline_snapshot_seconds:
                     last_snapshot = time.monotonic()
                     await processor.snapshot_baselines(state.pipeline.snapshot(now_utc()))
     finally:
+        try:
+            await processor.send_rollups(everything=True)  # what was throttled is still reported at stop
+        except Exception as exc:  # noqa: BLE001 - stopping goes on; the throttled findings are stored
+            log.error("rollup alerts not sent at stop (%s)", exc)
         if state is not None:
             await save(force=True)
         if producer is not None:

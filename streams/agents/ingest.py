@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 
@@ -30,10 +30,11 @@ from schemas import Event, Finding
 from schemas.settings import Settings
 from streams import metrics
 from streams.ingest import Batch, RawMessage, now_utc, triage
-from streams.ocsf import to_ocsf
+from streams.ocsf import rollup_to_ocsf, to_ocsf
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.rows import alert_row, finding_row
 from streams.state import BehaviorStore
+from streams.throttle import THROTTLED_TAG, Rollup, Throttle
 
 log = logging.getLogger("aiwatch.ingest")
 
@@ -50,6 +51,7 @@ class IngestProcessor:
     executor: Executor
     detection: Detection | None = None
     state: BehaviorStore | None = None  # behavioural state and the offsets it covers (batch mode)
+    throttle: Throttle = field(default_factory=Throttle)
 
     async def process(self, messages: list[RawMessage]) -> None:
         """One batch, end to end; returns when all of it is stored and published."""
@@ -62,6 +64,7 @@ class IngestProcessor:
         await store
         if pairs:
             await self._publish(pairs)
+        await self.send_rollups()
         metrics.batch_seconds.observe(time.perf_counter() - started)
 
     async def faust_agent(self, stream: faust.StreamT) -> AsyncIterator[None]:
@@ -124,22 +127,49 @@ class IngestProcessor:
         """Findings → aiwatch.findings + ClickHouse; alert-mode rule findings → OCSF on aiwatch.alerts."""
         pending = []
         alert_rows = []
+        stored: list[Finding] = []
+        now = time.time()
         for event, finding in pairs:
+            alert = is_alert(finding)
+            if alert and not self.throttle.admit(finding, now):
+                alert = False  # counted for the group's rollup; the finding itself is stored, tagged
+                finding = finding.model_copy(update={"tags": [*finding.tags, THROTTLED_TAG]})
+                metrics.alerts_throttled.inc()
+            stored.append(finding)
             key = (finding.session_id or finding.event_id).encode()
             body = orjson.dumps(finding.model_dump(mode="json", by_alias=True))
             pending.append(await self.findings_topic.send(key=key, value=body))
             metrics.findings.labels(finding.category, finding.mode).inc()
             if "suppressed" in finding.tags:
                 metrics.suppressed.inc()
-            if is_alert(finding):
+            if alert:
                 ocsf = to_ocsf(finding, event)
                 pending.append(await self.alerts_topic.send(key=key, value=orjson.dumps(ocsf)))
                 alert_rows.append(alert_row(finding, ocsf))
                 metrics.alerts.labels(finding.category).inc()
         await asyncio.gather(*pending)
-        metrics.findings_written.inc(await self._write("findings", [finding_row(f) for _, f in pairs]))
+        metrics.findings_written.inc(await self._write("findings", [finding_row(f) for f in stored]))
         if alert_rows:
             await self._write("alerts", alert_rows)
+
+    async def send_rollups(self, everything: bool = False) -> None:
+        """Rollup alerts of throttle windows that ended (all open ones at stop): counts, never silence."""
+        rollups = self.throttle.due(time.time(), everything=everything)
+        if rollups:
+            await self._send_rollups(rollups)
+
+    async def _send_rollups(self, rollups: list[Rollup]) -> None:
+        pending = []
+        rows = []
+        for rollup in rollups:
+            ocsf = rollup_to_ocsf(rollup)
+            key = (rollup.finding.session_id or rollup.finding.event_id).encode()
+            pending.append(await self.alerts_topic.send(key=key, value=orjson.dumps(ocsf)))
+            rows.append(alert_row(rollup.finding, ocsf, alert_id=rollup.rollup_id))
+            metrics.alerts.labels(rollup.finding.category).inc()
+            metrics.alert_rollups.inc()
+        await asyncio.gather(*pending)
+        await self._write("alerts", rows)
 
     async def snapshot_baselines(self, rows: list[dict]) -> None:
         """Baseline snapshot rows → the ``baselines`` table (long-term drift analysis in SQL)."""

@@ -77,8 +77,8 @@ def finding_row(finding: Finding) -> tuple:
     )
 
 
-def alert_row(finding: Finding, ocsf: dict[str, Any]) -> tuple:
+def alert_row(finding: Finding, ocsf: dict[str, Any], alert_id: str | None = None) -> tuple:
     return (
-        finding.finding_id, finding.ts, ocsf["severity_id"], finding.category, finding.app or "",
+        alert_id or finding.finding_id, finding.ts, ocsf["severity_id"], finding.category, finding.app or "",
         finding.session_id or "", finding.title, orjson.dumps(ocsf).decode(),
     )
