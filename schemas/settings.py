@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     )
     detect: bool = Field(default=True, description="run content detectors and rules in the worker")
     behavior: bool = Field(default=True, description="run sessions, baselines and drift in the worker (batch mode)")
+    redact: Literal["secrets", "secrets+pii", "off"] = Field(
+        default="secrets",
+        description="values replaced (by detector id + sha256 prefix) in the stored copy of each event: secrets, "
+                    "secrets and PII, or nothing; detectors always see the original",
+    )
     alert_throttle_seconds: float = Field(
         default=300.0, ge=0,
         description="alerts of one rule, app and session (or user) within this window after the first are sent "

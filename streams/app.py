@@ -15,6 +15,7 @@ import faust
 
 from detectors.model_stage import ClassifierStage
 from detectors.pipeline import Detection
+from detectors.redact import Redactor
 from streams.throttle import Throttle
 from detectors.rules import RuleEngine
 from detectors.scan import ContentScanner, ScannerConfig
@@ -93,7 +94,8 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
                              "capacity limits reached", lambda: state.pipeline.stats())
     processor = IngestProcessor(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
                                 alerts_topic=alerts_topic, executor=writer, detection=detection, state=state,
-                                throttle=Throttle(window_s=settings.alert_throttle_seconds))
+                                throttle=Throttle(window_s=settings.alert_throttle_seconds),
+                                redactor=Redactor.from_setting(settings.redact))
     if settings.ingest_mode == "faust":
         app.agent(events_topic, name="ingest", concurrency=1)(processor.faust_agent)
     else:

@@ -6,12 +6,16 @@ Kept free of Faust so it is tested directly and reused by benchmarks; the Faust 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from detectors.redact import Redactor, blank_texts
 from schemas import Event, InvalidEvent, parse_event
 from streams import metrics
 from streams.sinks.rows import event_row
+
+log = logging.getLogger("aiwatch.ingest")
 
 DLQ_STORED_PAYLOAD_BYTES = 1_048_576  # the full bytes stay on the DLQ topic; ClickHouse keeps the first MiB
 
@@ -57,14 +61,16 @@ class Batch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
-def triage(messages: list[RawMessage], max_event_bytes: int) -> Batch:
-    """Validate every message; nothing is dropped: each ends up as a row or as a dead letter."""
+def triage(messages: list[RawMessage], max_event_bytes: int, redactor: Redactor | None = None) -> Batch:
+    """Validate every message; nothing is dropped: each ends up as a row or as a dead letter. With a
+    ``redactor`` the stored row holds the redacted copy; ``events`` (what the detectors see) the original."""
     batch = Batch()
     metrics.received.inc(len(messages))
     for message in messages:
         try:
             event = parse_event(message.value, max_bytes=max_event_bytes)
-            batch.event_rows.append(event_row(event, message.partition, message.offset))
+            stored = _redacted(redactor, event) if redactor is not None else event
+            batch.event_rows.append(event_row(stored, message.partition, message.offset))
             batch.events.append(event)
             batch.positions.append((message.topic, message.partition, message.offset))
         except InvalidEvent as exc:
@@ -75,6 +81,18 @@ def triage(messages: list[RawMessage], max_event_bytes: int) -> Batch:
             metrics.invalid.labels("internal").inc()
     metrics.valid.inc(len(batch.event_rows))
     return batch
+
+
+def _redacted(redactor: Redactor, event: Event) -> Event:
+    try:
+        stored, values = redactor.redact(event)
+    except Exception:  # noqa: BLE001 - a redaction bug must neither crash the worker nor leak: drop the texts
+        log.exception("redaction failed on event %s; its texts are not stored", event.event_id)
+        metrics.redaction_errors.inc()
+        return blank_texts(event)
+    if values:
+        metrics.redacted.inc(values)
+    return stored
 
 
 def now_utc() -> datetime:

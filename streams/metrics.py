@@ -22,6 +22,10 @@ dlq_written = Counter("aiwatch_dlq_written", "dead-letter records inserted into 
 write_errors = Counter("aiwatch_write_errors", "failed ClickHouse inserts (retried)", ["table"], registry=REGISTRY)
 findings = Counter("aiwatch_findings", "findings stored", ["category", "mode"], registry=REGISTRY)
 findings_written = Counter("aiwatch_findings_written", "findings inserted into ClickHouse", registry=REGISTRY)
+redacted = Counter("aiwatch_redacted_values", "secret (and PII, if configured) values replaced before storage",
+                   registry=REGISTRY)
+redaction_errors = Counter("aiwatch_redaction_errors", "events whose redaction failed (stored without texts)",
+                           registry=REGISTRY)
 alerts = Counter("aiwatch_alerts", "OCSF alerts published to the SOC feed", ["category"], registry=REGISTRY)
 alerts_throttled = Counter("aiwatch_alerts_throttled", "alert-mode findings held back by dedup/throttle "
                            "(stored, tagged throttled, counted in the next rollup)", registry=REGISTRY)

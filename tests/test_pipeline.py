@@ -213,6 +213,12 @@ def test_findings_and_ocsf_alerts_from_the_worker(worker: WorkerProcess) -> None
     key = secret_text.split("aws_access_key_id = ")[1].split()[0]
     assert worker.scalar(f"SELECT count() FROM findings WHERE position(evidence, '{key}') > 0 "
                          f"OR position(rationale, '{key}') > 0") == 0
+    # ... nor the events table: the stored copy is redacted (AIWATCH_REDACT=secrets, the default)
+    assert worker.scalar(f"SELECT count() FROM events WHERE position(content_text, '{key}') > 0") == 0
+    stored = worker.scalar(f"SELECT content_text FROM events WHERE event_id = "
+                           f"'{next(e for e in sessions['secret_in_output'] if e['kind'] == 'completion')['event_id']}'")
+    assert "[REDACTED secret.aws_access_key sha256:" in stored
+    assert worker.counters()["aiwatch_redacted_values_total"] >= 1
 
     # Alert-mode rule findings reach the SOC feed as OCSF Detection Findings, and the alerts table.
     alerts_stored = worker.scalar("SELECT count() FROM alerts")

@@ -26,6 +26,7 @@ import faust
 import orjson
 
 from detectors.pipeline import Detection, is_alert
+from detectors.redact import Redactor
 from schemas import Event, Finding
 from schemas.settings import Settings
 from streams import metrics
@@ -52,11 +53,12 @@ class IngestProcessor:
     detection: Detection | None = None
     state: BehaviorStore | None = None  # behavioural state and the offsets it covers (batch mode)
     throttle: Throttle = field(default_factory=Throttle)
+    redactor: Redactor | None = None  # secrets (and PII) replaced in the stored copy of each event
 
     async def process(self, messages: list[RawMessage]) -> None:
         """One batch, end to end; returns when all of it is stored and published."""
         started = time.perf_counter()
-        batch = triage(messages, self.settings.max_event_bytes)
+        batch = triage(messages, self.settings.max_event_bytes, self.redactor)
         await self._dead_letter(batch)
         store = asyncio.create_task(self._store(batch))
         await asyncio.sleep(0)  # let the insert start in the writer thread; detection overlaps with it
