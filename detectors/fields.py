@@ -112,6 +112,14 @@ def _flatten_arguments(out: list[Field], budget: _Budget, config: ScannerConfig,
             _add(out, budget, config, path, "tool_args", where, str(value), f"{key[:64]}: " if key else "")
 
 
+def content_placement(event: Event) -> str:
+    """Where ``content.text`` sits: a prompt by its role (user → direct), other kinds by kind."""
+    if event.kind == "prompt":
+        role = event.content.role if event.content is not None else None
+        return ROLE_PLACEMENT.get(role or "user", "direct")
+    return KIND_PLACEMENT.get(event.kind, "indirect")
+
+
 def extract(event: Event, config: ScannerConfig) -> tuple[list[Field], int, int]:
     """Fields of ``event`` to scan, plus how many were truncated and how many were dropped."""
     out: list[Field] = []
@@ -119,10 +127,7 @@ def extract(event: Event, config: ScannerConfig) -> tuple[list[Field], int, int]
     kind = event.kind
     content = event.content
     if content is not None and content.text:
-        if kind == "prompt":
-            placement = ROLE_PLACEMENT.get(content.role or "user", "direct")
-        else:
-            placement = KIND_PLACEMENT.get(kind, "indirect")
+        placement = content_placement(event)
         _add(out, budget, config, "content.text", placement, WHERE.get((kind, placement), kind), content.text)
     tool = event.tool
     if tool is not None:

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from detectors.classifier import InjectionClassifier, clean_text, default_classifier, hashed_counts, windows
-from detectors.fields import KIND_PLACEMENT, ROLE_PLACEMENT, WHERE
+from detectors.fields import WHERE, content_placement
 from detectors.findings import enforcement_action, finding_id
 from schemas.event import Event
 from schemas.finding import Finding
@@ -62,10 +62,7 @@ def texts_of(event: Event, placements: Sequence[str]) -> Iterator[tuple[str, str
     kind = event.kind
     content = event.content
     if content is not None and content.text:
-        if kind == "prompt":
-            placement = ROLE_PLACEMENT.get(content.role or "user", "direct")
-        else:
-            placement = KIND_PLACEMENT.get(kind, "indirect")
+        placement = content_placement(event)
         if placement in placements:
             yield "content.text", placement, WHERE.get((kind, placement), kind), content.text
     if "indirect" in placements:
