@@ -17,7 +17,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing aiwatch and its dependencies into $VENV (log: .aiwatch/setup.log)" >&2
   mkdir -p .aiwatch
   if ! { "$VENV/bin/python" -m pip install -q --upgrade pip \
-         && "$VENV/bin/python" -m pip install -q -e ".[test]"; } >.aiwatch/setup.log 2>&1; then
+         && "$VENV/bin/python" -m pip install -q -e ".[test,eval]"; } >.aiwatch/setup.log 2>&1; then
     tail -n 40 .aiwatch/setup.log >&2
     echo "setup: pip install failed (full log: .aiwatch/setup.log)" >&2
     exit 1
