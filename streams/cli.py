@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import asyncio
 import json
 import sys
@@ -372,6 +373,45 @@ def latest_baselines(settings: Settings, app: str) -> list[dict]:
     return [dict(zip(result["columns"], row)) for row in result["rows"]]
 
 
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    """Check that stored events were not edited, deleted or added since they were stored (hash chain)."""
+    from tqdm import tqdm
+
+    from streams import evidence
+
+    if args.bundle:
+        if not (Path(args.bundle) / "manifest.json").exists():
+            print(f"aiwatch evidence verify: {args.bundle} is not an evidence bundle (no manifest.json)", file=sys.stderr)
+            return 2
+        report = evidence.verify_bundle(Path(args.bundle))
+    else:
+        settings = _settings()
+        query = functools.partial(run_query, settings)
+        report = evidence.verify_store(query, progress=lambda it: tqdm(it, unit=" rows", desc="verify",
+                                                                       disable=args.quiet, file=sys.stderr))
+    print(json.dumps({"ok": report.ok, "rows": report.rows, "blocks": report.blocks, "chains": report.chains,
+                      "problems": report.problems, "notes": report.notes}) if args.json else report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_evidence_export(args: argparse.Namespace) -> int:
+    """Write an evidence bundle (events, chain blocks, manifest with file hashes and chain heads)."""
+    from tqdm import tqdm
+
+    from streams import evidence
+
+    settings = _settings()
+    query = functools.partial(run_query, settings)
+    manifest = evidence.export_bundle(query, Path(args.out), app=args.app, since=args.since, until=args.until,
+                                      progress=lambda it: tqdm(it, unit=" rows", desc="export",
+                                                               disable=args.quiet, file=sys.stderr))
+    counts = manifest["counts"]
+    print(f"wrote {args.out}: {counts['events']} events in {counts['blocks_selected']} blocks "
+          f"({counts['withheld_events']} events of other apps withheld, proven by hash); check it any time with "
+          f"`aiwatch evidence verify --bundle {args.out}`", file=sys.stderr)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Measure detection quality on the public corpora (recall at fixed false-positive rates; P/R/F1 for content)."""
     if args.suite == "content":
@@ -445,6 +485,23 @@ def build_parser() -> argparse.ArgumentParser:
     ep.set_defaults(fn=cmd_collect_egress)
     mp = add("mcp-proxy", cmd_mcp_proxy, usage="aiwatch mcp-proxy [options] -- <server command> [args...]")
     mcp_arguments(mp)
+
+    ev = sub.add_parser("evidence", help="tamper-evident evidence: verify the hash chain, export bundles",
+                        description="Tamper-evident evidence of what the AI did (hash chain over stored events).")
+    ev_sub = ev.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
+    vp = ev_sub.add_parser("verify", help=cmd_evidence_verify.__doc__, description=cmd_evidence_verify.__doc__ +
+                           " Exit code 0: intact; 1: problems found (listed); 2: bad input.")
+    vp.set_defaults(fn=cmd_evidence_verify)
+    vp.add_argument("--bundle", metavar="DIR", help="verify an exported bundle offline instead of the store")
+    vp.add_argument("--json", action="store_true", help="print the report as JSON")
+    vp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    xp = ev_sub.add_parser("export", help=cmd_evidence_export.__doc__, description=cmd_evidence_export.__doc__)
+    xp.set_defaults(fn=cmd_evidence_export)
+    xp.add_argument("--out", required=True, metavar="DIR", help="directory to write the bundle into")
+    xp.add_argument("--app", help="only this app's events (other apps' events in the same blocks are kept as hashes)")
+    xp.add_argument("--since", metavar="ISO8601", help="blocks stored at or after this time")
+    xp.add_argument("--until", metavar="ISO8601", help="blocks stored before this time")
+    xp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     baseline = sub.add_parser("baseline", help="behavioural baselines", description="Behavioural baselines.")
     baseline_sub = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)

@@ -18,7 +18,8 @@ from clickhouse_connect.driver.client import Client
 from schemas.settings import MIN_RETENTION_DAYS
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "infra" / "clickhouse" / "migrations"
-RETAINED_TABLES = {"events": "ts", "findings": "ts", "dlq": "received_at", "alerts": "ts", "baselines": "snapshot_ts"}
+RETAINED_TABLES = {"events": "ts", "findings": "ts", "dlq": "received_at", "alerts": "ts", "baselines": "snapshot_ts",
+                   "evidence_chain": "created_at"}
 
 
 def connect(dsn: str) -> Client:

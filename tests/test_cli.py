@@ -82,7 +82,8 @@ def test_invalid_configuration_is_a_clear_error() -> None:
 
 def test_help_lists_the_commands() -> None:
     run = aiwatch("--help")
-    for command in ("worker", "init-db", "send", "query", "replay", "rules", "collect", "mcp-proxy", "eval", "demo"):
+    for command in ("worker", "init-db", "send", "query", "replay", "rules", "collect", "mcp-proxy", "eval", "demo",
+                    "evidence", "baseline"):
         assert command in run.stdout
 
 

@@ -29,12 +29,12 @@ def test_migrate_is_idempotent_and_applies_retention(client: Client) -> None:
     first = migrate(client, 400)
     assert any("0001_events" in line for line in first)
     assert migrate(client, 400) == []  # nothing pending, retention unchanged
-    assert migrate(client, 500) == [f"retention of {t} set to 500 days" for t in ("events", "findings", "dlq", "alerts", "baselines")]
+    assert migrate(client, 500) == [f"retention of {t} set to 500 days" for t in ("events", "findings", "dlq", "alerts", "baselines", "evidence_chain")]
     ddl = client.query("SELECT engine_full FROM system.tables WHERE name = 'events' AND database = currentDatabase()")
     engine = ddl.result_rows[0][0]
     assert "toIntervalDay(500)" in engine and "ReplacingMergeTree" in engine and "toYYYYMM(ts)" in engine
     versions = [r[0] for r in client.query("SELECT version FROM schema_migrations ORDER BY version").result_rows]
-    assert versions == [1, 2, 3, 4, 5, 6]
+    assert versions == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_retention_below_minimum_is_refused(client: Client) -> None:

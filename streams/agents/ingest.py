@@ -15,9 +15,10 @@ A failing insert is retried (counted) and holds the stream back rather than losi
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -93,7 +94,7 @@ class IngestProcessor:
 
     async def _store(self, batch: Batch) -> None:
         if batch.event_rows:
-            new = await self._write("events", batch.event_rows)
+            new = await self._write("events", batch.event_rows, self.sink.write_events)
             metrics.written.inc(new)
             metrics.duplicates.inc(len(batch.event_rows) - new)
         if batch.dead_letters:
@@ -185,12 +186,13 @@ class IngestProcessor:
             metrics.write_errors.labels("baselines").inc()
             log.error("baseline snapshot not written (%s); next attempt at the next interval", exc)
 
-    async def _write(self, table: str, rows: list[tuple]) -> int:
+    async def _write(self, table: str, rows: list[tuple], write: Callable[[list[tuple]], int] | None = None) -> int:
         loop = asyncio.get_running_loop()
         backoff = 0.5
+        call = write if write is not None else functools.partial(self.sink.write, table)
         while True:
             try:
-                return await loop.run_in_executor(self.executor, self.sink.write, table, rows)
+                return await loop.run_in_executor(self.executor, call, rows)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - retried; the batch is not acknowledged meanwhile

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from clickhouse_connect.driver.client import Client
 
-from streams.sinks.rows import ALERT_COLUMNS, DLQ_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS
+from streams.evidence import BLOCK_COLUMNS, GENESIS, EvidenceChain
+from streams.sinks.rows import ALERT_COLUMNS, BLOCK, DLQ_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS, ROW_HASH
 
 TABLES = {"events": EVENT_COLUMNS, "findings": FINDING_COLUMNS, "dlq": DLQ_COLUMNS, "alerts": ALERT_COLUMNS}
 
@@ -22,6 +23,7 @@ class ClickHouseSink:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._chain: EvidenceChain | None = None  # created at the first insert: links to the newest block
 
     def existing(self, table: str, ids: Sequence[str]) -> set[str]:
         key = TABLES[table][0]
@@ -42,6 +44,30 @@ class ClickHouseSink:
         if fresh:
             self._client.insert(table, fresh, column_names=TABLES[table])
         return len(fresh)
+
+    def write_events(self, rows: Sequence[tuple]) -> int:
+        """``write`` for event rows, sealing the rows it inserts in one evidence-chain block, written
+        before them (``streams.evidence``)."""
+        if not rows:
+            return 0
+        unique: dict[str, tuple] = {}
+        for row in rows:
+            unique.setdefault(row[0], row)
+        stored = self.existing("events", list(unique))
+        fresh = [row for key, row in unique.items() if key not in stored]
+        if not fresh:
+            return 0
+        if self._chain is None:
+            self._chain = EvidenceChain(prev_hash=self._newest_block())
+        block = self._chain.block([row[ROW_HASH] for row in fresh])
+        self._client.insert("evidence_chain", [[block[c] for c in BLOCK_COLUMNS]], column_names=list(BLOCK_COLUMNS))
+        sealed = [row[:BLOCK] + (block["block_id"],) + row[BLOCK + 1:] for row in fresh]
+        self._client.insert("events", sealed, column_names=EVENT_COLUMNS)
+        return len(fresh)
+
+    def _newest_block(self) -> str:
+        rows = self._client.query("SELECT hash FROM evidence_chain ORDER BY created_at DESC, seq DESC LIMIT 1").result_rows
+        return str(rows[0][0]) if rows else GENESIS
 
     def insert_dicts(self, table: str, rows: Sequence[dict]) -> None:
         """Plain insert of dict rows (snapshots: no idempotency key, the snapshot time is part of the key)."""

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from schemas import Event, Finding
+from streams.evidence import CANONICAL_COLUMNS, row_hash
 
 EVENT_COLUMNS = [
     "event_id", "ts", "kind", "app", "env", "tenant", "agent", "session_id", "trace_id", "span_id",
@@ -15,8 +16,11 @@ EVENT_COLUMNS = [
     "content_sha256", "tool_name", "tool_call_id", "tool_arguments", "tool_status", "tool_error",
     "tool_result_bytes", "tool_destination", "retrieval_source", "retrieval_documents", "input_tokens",
     "output_tokens", "cost_usd", "latency_ms", "labels", "source_collector", "source_convention", "extra",
-    "kafka_partition", "kafka_offset",
+    "kafka_partition", "kafka_offset", "row_sha256", "evidence_block",
 ]
+ROW_HASH = EVENT_COLUMNS.index("row_sha256")
+_CANONICAL_INDEX = tuple((name, EVENT_COLUMNS.index(name)) for name in CANONICAL_COLUMNS)
+BLOCK = EVENT_COLUMNS.index("evidence_block")
 
 FINDING_COLUMNS = [
     "finding_id", "ts", "detector", "rule_id", "category", "severity", "score", "event_id", "session_id",
@@ -46,7 +50,7 @@ def event_row(event: Event, partition: int, offset: int) -> tuple:
     for name, part in (("actor", actor), ("model", model), ("content", content), ("tool", tool), ("usage", usage)):
         if fields := _extras(part):
             extra[f"{name}.*"] = fields
-    return (
+    row = (
         event.event_id, event.ts, event.kind, event.app, event.env or "", event.tenant or "", event.agent or "",
         event.session_id or "", event.trace_id or "", event.span_id or "", event.parent_span_id or "",
         (actor.user_id or "") if actor else "", actor.roles if actor else [],
@@ -66,6 +70,7 @@ def event_row(event: Event, partition: int, offset: int) -> tuple:
         event.labels, (source.collector or "") if source else "", (source.convention or "") if source else "",
         _json(extra), partition, offset,
     )
+    return row + (row_hash({name: row[i] for name, i in _CANONICAL_INDEX}), "")
 
 
 def finding_row(finding: Finding) -> tuple:
