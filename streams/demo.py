@@ -120,6 +120,10 @@ def run_demo(settings: Settings, sessions: int = 20, keep_running: bool = False)
         result = run_query(settings, "SELECT ts, kind, user_id, tool_name, left(content_text, 50) AS text "
                                      f"FROM events WHERE session_id = '{session}' ORDER BY ts")
         print_table(result["columns"], result["rows"])
+        from streams.evidence import verify_store
+
+        report = verify_store(lambda sql: run_query(settings, sql))
+        print(f"\nTamper-evident record (`aiwatch evidence verify`): {report.summary().splitlines()[0]}")
         print(f"\nCounters: curl http://{settings.web_host}:{settings.web_port}/metrics")
     finally:
         if keep_running:
