@@ -161,6 +161,28 @@ def test_unrequested_action_after_untrusted_content() -> None:
     assert [(f.rule_id, f.category) for f in found] == [("session.unrequested_action", "goal_hijack")]
 
 
+def test_action_towards_the_site_the_user_named_is_not_unrequested() -> None:
+    # the user asked to visit a site; filling in a form there is where the user pointed, not content's choice
+    s = "own-site"
+    found = run([
+        ev("prompt", text="Please visit www.portal.example and check my balance.", session=s),
+        ev("tool_result", tool="browse_webpage", text='<a href="https://www.portal.example/account">Account</a>',
+           session=s),
+        ev("tool_call", tool="input_to_webpage", args={"url": "https://www.portal.example/account",
+                                                        "input_values": ["emma"]}, session=s),
+    ])
+    assert found == []
+    # the same action towards a site the user never named is still unrequested
+    s = "other-site"
+    found = run([
+        ev("prompt", text="Please visit www.portal.example and check my balance.", session=s),
+        ev("tool_result", tool="browse_webpage", text="Welcome.", session=s),
+        ev("tool_call", tool="input_to_webpage", args={"url": "https://login.elsewhere.example/form",
+                                                        "input_values": ["emma"]}, session=s),
+    ])
+    assert [f.rule_id for f in found] == ["session.unrequested_action"]
+
+
 def test_requested_action_is_not_unrequested() -> None:
     s = "req"
     found = run([
@@ -305,3 +327,14 @@ def test_tracker_score_one_leaves_state_unchanged() -> None:
     assert [f.rule_id for f in tracker.score_one(events[3])] == ["session.tainted_destination"]
     assert pickle.dumps(tracker.sessions) == before
     assert [f.rule_id for f in tracker.process(events[3])] == ["session.tainted_destination"]
+
+
+def test_event_ts_memo_follows_the_datetime_not_the_event() -> None:
+    from detectors.behavior.findings import event_ts
+
+    a = ev("prompt", text="hi", ts=10)
+    b = ev("prompt", text="hi", ts=20)
+    assert event_ts(a) == a.ts.timestamp() and event_ts(a) == a.ts.timestamp()
+    assert event_ts(b) == b.ts.timestamp() and event_ts(a) == a.ts.timestamp()
+    a.ts = b.ts + timedelta(seconds=5)  # an event object re-used with a new time is not served a stale value
+    assert event_ts(a) == b.ts.timestamp() + 5

@@ -183,6 +183,7 @@ ACTION_INTENTS = frozenset({"send", "pay", "share", "write", "delete", "execute"
 _LEXICON = frozenset(_INTENT_WORDS)
 _TOKEN = re.compile(r"[a-z][a-z'-]*|[.!?;:,\n(]")
 _PUNCT = frozenset(".!?;:,\n(")
+_CONTEXT_OR_PUNCT = _VERB_CONTEXT | _PUNCT
 _AFFIRM = re.compile(
     r"^\s*(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|correct|go ahead|please do|please proceed|"
     r"proceed|do it|that'?s (?:right|correct|fine)|sounds good|i (?:do|agree|confirm)|absolutely|"
@@ -204,12 +205,16 @@ def intents(text: str | None) -> frozenset[str]:
     ambiguous = hits & _AMBIGUOUS
     for w in hits - ambiguous:
         found |= _INTENT_WORDS[w]
-    if ambiguous:
-        prev = ""
-        for w in tokens:
-            if w in ambiguous and prev in _VERB_CONTEXT:
-                found |= _INTENT_WORDS[w]
-            prev = "" if w in _PUNCT else w
+    for w in ambiguous:  # an occurrence where a verb stands: first token, after punctuation or a context word
+        i = -1
+        try:
+            while True:
+                i = tokens.index(w, i + 1)
+                if i == 0 or tokens[i - 1] in _CONTEXT_OR_PUNCT:
+                    found |= _INTENT_WORDS[w]
+                    break
+        except ValueError:
+            pass
     if "://" in low or "www." in low:
         found.add("fetch")
     if _delegates(low, tokens):

@@ -43,6 +43,7 @@ from river import anomaly, stats
 
 from detectors.behavior import findings
 from detectors.behavior.findings import Emit
+from detectors.behavior.indicators import _h
 from schemas.event import Event
 from schemas.finding import Finding, Mode
 
@@ -336,6 +337,9 @@ class BaselineState:
 # Logic
 
 
+_UNSEEN: Any = object()
+
+
 def _z(x: float, mean: float, var: float) -> float:
     std = math.sqrt(var) if var > 0 else 0.0
     return (x - mean) / max(std, 0.05)
@@ -364,9 +368,25 @@ class BaselineModel:
         kinds = ("prompt", "completion", "tool_call", "tool_result", "retrieval", "agent_message")
         self._by_kind = {k: tuple(s for s in self._specs if k in _FIELD_KINDS.get(s.field, kinds)
                                   and k in _ENTITY_KINDS.get(s.by, kinds)) for k in kinds}
+        # per event kind, what ``_run`` does for each spec, resolved once: (spec, entity kind, entity
+        # function, field function or None, handler, whether an empty value counts); ``_run`` reads the
+        # field and calls the handler only when there is a value (the handlers share one signature)
+        self._plans = {k: tuple(self._step(s) for s in specs) for k, specs in self._by_kind.items()}
+        self._plan_all = tuple(self._step(s) for s in self._specs)
+        self._hour_warmup = max(self.config.warmup, 100)
 
     def __reduce__(self):
         return (type(self), (self.config,))
+
+    def _step(self, spec: Spec) -> tuple[Any, ...]:
+        fn = spec.function
+        if fn == "rare":
+            return spec, spec.by, ENTITY[spec.by], FIELD[spec.field], self._rare, False
+        if fn == "high_mean":
+            return spec, spec.by, ENTITY[spec.by], FIELD[spec.field], self._mean, True
+        if fn in ("high_count", "high_distinct_count"):
+            return spec, spec.by, ENTITY[spec.by], FIELD[spec.field], self._bucket, True
+        return spec, spec.by, ENTITY[spec.by], None, self._hour if fn == "time_of_day" else self._hst, True
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -408,40 +428,35 @@ class BaselineModel:
     # -- internals ------------------------------------------------------------------------------
 
     def _run(self, state: BaselineState, event: Event, *, learn: bool, score: bool) -> list[Finding]:
-        ts = event.ts.timestamp()
+        ts = findings.event_ts(event)
         if learn:
             if not state.events:
                 state.first_ts = ts
             state.events += 1
             state.last_ts = max(state.last_ts, ts)
         out: list[Finding] = []
-        touched: dict[str, EntityState | None] = {}
-        for spec in self._by_kind.get(event.kind, self._specs):
-            name = ENTITY[spec.by](event)
-            if not name:
-                continue
-            ent = touched.get(spec.by, False)
-            if ent is False:
-                ent = self._entity(state, spec.by, name, ts, event, out, create=learn)
-                touched[spec.by] = ent
+        touched: dict[str, EntityState | None] = {}  # entity kind -> its entity for this event (None: none)
+        for spec, by, entity_of, field_of, handler, empty_counts in self._plans.get(event.kind, self._plan_all):
+            ent = touched.get(by, _UNSEEN)
+            if ent is _UNSEEN:
+                name = entity_of(event)
+                ent = self._entity(state, by, name, ts, event, out, create=learn) if name else None
+                touched[by] = ent
             if ent is None:
                 continue
-            fn = spec.function
-            if fn == "rare":
-                self._rare(state, spec, ent, event, ts, learn, score, out)
-            elif fn == "high_mean":
-                self._mean(state, spec, ent, event, learn, score, out)
-            elif fn in ("high_count", "high_distinct_count"):
-                self._bucket(state, spec, ent, event, ts, learn, score, out)
-            elif fn == "time_of_day":
-                self._hour(state, spec, ent, event, ts, learn, score, out)
-            elif fn == "hst":
-                self._hst(state, spec, ent, event, ts, learn, score, out)
+            if field_of is None:
+                handler(state, spec, ent, event, ts, learn, score, out, None)
+                continue
+            value = field_of(event)
+            if value is None or (not value and not empty_counts):  # rare values must be non-empty
+                continue
+            handler(state, spec, ent, event, ts, learn, score, out, value)
         if learn:
             for ent in touched.values():
-                if ent:
+                if ent is not None:
                     ent.events += 1
-                    ent.last_ts = max(ent.last_ts, ts)
+                    if ts > ent.last_ts:
+                        ent.last_ts = ts
         return out
 
     def _entity(self, state: BaselineState, kind: str, name: str, ts: float, event: Event, out: list[Finding],
@@ -504,10 +519,7 @@ class BaselineModel:
     # rare ------------------------------------------------------------------------------------------
 
     def _rare(self, state: BaselineState, spec: Spec, ent: EntityState, event: Event, ts: float, learn: bool,
-              score: bool, out: list[Finding]) -> None:
-        value = FIELD[spec.field](event)
-        if not value:
-            return
+              score: bool, out: list[Finding], value: Any) -> None:
         m: RareModel | None = ent.models.get(spec.id)
         if m is None:
             if not learn:
@@ -572,11 +584,8 @@ class BaselineModel:
 
     # high_mean -------------------------------------------------------------------------------------
 
-    def _mean(self, state: BaselineState, spec: Spec, ent: EntityState, event: Event, learn: bool, score: bool,
-              out: list[Finding]) -> None:
-        raw = FIELD[spec.field](event)
-        if raw is None:
-            return
+    def _mean(self, state: BaselineState, spec: Spec, ent: EntityState, event: Event, ts: float, learn: bool,
+              score: bool, out: list[Finding], raw: Any) -> None:
         x = math.log1p(max(float(raw), 0.0))
         m: MeanModel | None = ent.models.get(spec.id)
         if m is None:
@@ -613,11 +622,8 @@ class BaselineModel:
     # buckets: high_count / high_distinct_count -----------------------------------------------------
 
     def _bucket(self, state: BaselineState, spec: Spec, ent: EntityState, event: Event, ts: float, learn: bool,
-                score: bool, out: list[Finding]) -> None:
+                score: bool, out: list[Finding], value: Any) -> None:
         distinct = spec.function == "high_distinct_count"
-        value = FIELD[spec.field](event)
-        if value is None:
-            return
         cfg = self.config
         b = int(ts // cfg.bucket_s)
         m: BucketModel | None = ent.models.get(spec.id)
@@ -681,7 +687,7 @@ class BaselineModel:
     # time_of_day -----------------------------------------------------------------------------------
 
     def _hour(self, state: BaselineState, spec: Spec, ent: EntityState, event: Event, ts: float, learn: bool,
-              score: bool, out: list[Finding]) -> None:
+              score: bool, out: list[Finding], value: Any = None) -> None:
         m: HourModel | None = ent.models.get(spec.id)
         if m is None:
             if not learn:
@@ -689,7 +695,7 @@ class BaselineModel:
             m = ent.models[spec.id] = HourModel()
         h = int(ts // 3600) % 24
         day = int(ts // 86400)
-        if score and m.total >= max(self.config.warmup, 100) and m.fired_day != day:
+        if score and m.total >= self._hour_warmup and m.fired_day != day:
             near = m.hours[h] + m.hours[(h - 1) % 24] + m.hours[(h + 1) % 24]
             p = (near + 0.5) / (m.total + 12.0)
             if p <= spec.threshold:
@@ -709,7 +715,7 @@ class BaselineModel:
     # hst -------------------------------------------------------------------------------------------
 
     def _hst(self, state: BaselineState, spec: Spec, ent: EntityState, event: Event, ts: float, learn: bool,
-             score: bool, out: list[Finding]) -> None:
+             score: bool, out: list[Finding], value: Any = None) -> None:
         if not learn:
             return  # bucket features only exist once the bucket closes; scored on close
         cfg = self.config
@@ -796,7 +802,6 @@ def _no_event(state: BaselineState, ent: EntityState) -> Event:
 
 
 def _stable(value: str) -> int:
-    from detectors.behavior.indicators import _h  # noqa: PLC0415 - tiny helper, avoids a cycle at import
     return _h(value)
 
 

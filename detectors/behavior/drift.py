@@ -150,7 +150,7 @@ class DriftMonitor:
     def update(self, state: DriftState, event: Event, signals: Mapping[str, float] | None = None) -> list[Finding]:
         """Feed the metrics ``event`` carries; ``signals`` are scores other stages computed for it
         (``{"injection_score": 0.93}``)."""
-        ts = event.ts.timestamp()
+        ts = findings.event_ts(event)
         out: list[Finding] = []
         on = self._on
         kind = event.kind

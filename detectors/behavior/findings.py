@@ -42,6 +42,22 @@ def severity_for(score: float, floor: str = "info", cap: str = "critical") -> st
     return sev
 
 
+_LAST_TS: tuple[Any, float] = (None, 0.0)
+
+
+def event_ts(event: Any) -> float:
+    """``event.ts.timestamp()``, computed once per event however many stages ask: a one-slot memo keyed
+    by the (immutable) datetime object itself, kept alive by the memo until the next event."""
+    global _LAST_TS
+    dt = event.ts
+    last = _LAST_TS
+    if last[0] is dt:
+        return last[1]
+    ts = dt.timestamp()
+    _LAST_TS = (dt, ts)
+    return ts
+
+
 def to_datetime(ts: float | datetime) -> datetime:
     if isinstance(ts, datetime):
         return ts

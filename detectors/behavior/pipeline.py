@@ -25,6 +25,7 @@ from detectors.behavior import drift as drift_mod
 from detectors.behavior.baseline import BaselineConfig, BaselineStore
 from detectors.behavior.config import SessionConfig
 from detectors.behavior.drift import DriftConfig, DriftTracker
+from detectors.behavior.findings import event_ts
 from detectors.behavior.session import SessionTracker, profile_rows
 from detectors.behavior.suggest import Suggestion, suggest
 from schemas.event import Event
@@ -44,9 +45,12 @@ class BehaviorPipeline:
         out = self.sessions.process(event)
         out += self.baselines.process(event)
         out += self.drift.process(event, signals)
-        for summary in self.sessions.drain_closed():
-            out += self.drift.update_session(summary)
-        self._last_ts = max(self._last_ts, event.ts.timestamp())
+        if self.sessions.closed:
+            for summary in self.sessions.drain_closed():
+                out += self.drift.update_session(summary)
+        ts = event_ts(event)
+        if ts > self._last_ts:
+            self._last_ts = ts
         return out
 
     def flush(self, now: float | datetime | None = None, close_all: bool = False) -> list[Finding]:

@@ -35,7 +35,9 @@ asked for (or delegated) this kind; the destination is new for the app 0.65   ap
 content-sourced destinations (Good-Turing, per session) is at most ``novelty_max_rate``: an app whose
 sessions act on new addresses all the time does not alert on each one. Without any tainted value, a
 consequential call after untrusted content in a session whose user only asked to read is
-``session.unrequested_action`` (0.75; 0.65 for writes). User intent is read from user messages with a
+``session.unrequested_action`` (0.75; 0.65 for writes; 0.45, counted only, when every destination of
+the call — recipient, url, account… — is one the user supplied, e.g. a form on the site the user asked
+to visit: the action goes where the user pointed). User intent is read from user messages with a
 plain-English verb lexicon (``actions.intents``), never from the untrusted text.
 
 ``SessionDetector`` is the logic (config only, no state); ``SessionState`` is the per-session value a
@@ -168,6 +170,7 @@ class SessionSummary:
 
 
 RUNAWAY_METRICS = ("tool_calls", "tokens", "cost_usd")
+_RUNAWAY_KEYS = {m: f"runaway:{m}" for m in RUNAWAY_METRICS}
 _FLOORS = {"tool_calls": lambda c: c.runaway_min_tool_calls, "tokens": lambda c: c.runaway_min_tokens,
            "cost_usd": lambda c: c.runaway_min_cost_usd}
 
@@ -289,6 +292,8 @@ class SessionDetector:
         self.config = config if config is not None else SessionConfig()
         self._emit = self.config.emit
         self._levels = {k.lower(): v for k, v in self.config.sensitivity_levels.items()}
+        cfg = self.config
+        self._hard_caps = any(c is not None for c in (cfg.max_tool_calls, cfg.max_tokens, cfg.max_cost_usd))
 
     def __reduce__(self):
         return (type(self), (self.config,))
@@ -299,7 +304,7 @@ class SessionDetector:
                 stats_: Counter | None = None) -> list[Finding]:
         """Update ``state`` with ``event`` and return the findings it triggers (mode decides emission
         only: the state evolves the same way in learn, monitor and alert)."""
-        ts = event.ts.timestamp()
+        ts = findings.event_ts(event)
         if not state.events:
             state.first_ts = ts
             state.app, state.agent = event.app, event.agent
@@ -406,12 +411,13 @@ class SessionDetector:
 
     def _trusted(self, state: SessionState, text: str) -> None:
         cap = self.config.max_user_indicators
+        user_keys = state.user_keys
         for ind in indicators.extract(text, max_chars=self.config.max_text_chars):
             for k, space in _keys(ind):
-                if k not in state.user_keys:
-                    if len(state.user_keys) >= cap:
-                        state.user_keys.pop(next(iter(state.user_keys)))
-                    state.user_keys[k] = space
+                if k not in user_keys:
+                    if len(user_keys) >= cap:
+                        user_keys.pop(next(iter(user_keys)))
+                    user_keys[k] = space
                 state.user_spaces.add(space)
 
     def _taint(self, state: SessionState, event_id: str, source: str, text: str, out: list[Finding] | None,
@@ -478,7 +484,7 @@ class SessionDetector:
             fired = self._taint_sink(state, event, name, cls, found, profile, out)
         if (not fired and cls in cfg.unrequested_classes and state.untrusted_events and state.user_prompts
                 and name not in cfg.allowed_tools):
-            self._unrequested(state, event, name, cls, out)
+            self._unrequested(state, event, name, cls, out, found)
         if state.first_level is not None and cls in actions.OUTBOUND:
             self._sensitive_outbound(state, event, name, cls, out)
 
@@ -609,7 +615,8 @@ class SessionDetector:
             discriminator=str(min(seen)), evidence=evidence, tags=tags))
         return True
 
-    def _unrequested(self, state: SessionState, event: Event, name: str, cls: str, out: list[Finding]) -> None:
+    def _unrequested(self, state: SessionState, event: Event, name: str, cls: str, out: list[Finding],
+                     found: Iterable[tuple[str, Indicator]] = ()) -> None:
         cfg = self.config
         classes = actions.tool_classes(name, cfg.tool_classes)
         asked = state.intents
@@ -617,6 +624,10 @@ class SessionDetector:
             return
         # The user asked for other actions: the class lexicon is too coarse to call this unrequested.
         score = 0.45 if actions.asks_for_action(asked) else (0.65 if cls == "write" else 0.75)
+        dests = [ind for path, ind in found if _destination_arg(path)]
+        user_dest = bool(dests) and all(_user_referenced(state, ind) for ind in dests)
+        if user_dest:
+            score = min(score, 0.45)  # the action goes where the user pointed (the site, the address)
         if score < cfg.min_score:
             state.below_threshold += 1
             return
@@ -629,7 +640,8 @@ class SessionDetector:
             f"The agent called {name}, a {cls} action, after untrusted content entered the session "
             f"({source}, event {src_id}); the user's requests only asked to read or look things up, and no "
             f"confirmation of such an action was seen. An action the user did not ask for, taken after reading "
-            f"untrusted content, is how a hijacked agent behaves. "
+            f"untrusted content, is how a hijacked agent behaves"
+            f"{' (weaker here: it goes to a destination the user supplied)' if user_dest else ''}. "
             f"A policy in enforce mode would have {_ENFORCE.get(cls, 'blocked the tool call')}.")
         out.append(findings.build(
             detector=DETECTOR, rule="session.unrequested_action", category="goal_hijack", score=score,
@@ -693,12 +705,14 @@ class SessionDetector:
             return  # nothing a runaway is measured by changed
         cfg = self.config
         bounds = profile.bounds(cfg) if profile is not None else None
+        if bounds is None and not self._hard_caps:
+            return  # neither a configured cap nor a warm profile: nothing to be beyond
         for metric, value, hard in (("tool_calls", state.tool_calls, cfg.max_tool_calls),
                                     ("tokens", state.tokens, cfg.max_tokens),
                                     ("cost_usd", state.cost_usd, cfg.max_cost_usd)):
             if not value:
                 continue
-            key = f"runaway:{metric}"
+            key = _RUNAWAY_KEYS[metric]
             if key in state.fired:
                 continue
             bound = None
@@ -795,6 +809,11 @@ def _proposal(text: str) -> set[str]:
     return set(actions.intents(tail if len(text) > 2000 else text))
 
 
+def _user_referenced(state: SessionState, ind: Indicator) -> bool:
+    """The user supplied the value (or its host: a page of the site the user named)."""
+    return any(k in state.user_keys for k, _ in _keys(ind))
+
+
 def _space_of(kind: str) -> str:
     if kind in ("url", "domain"):
         return "host"
@@ -886,11 +905,13 @@ class SessionTracker:
 
     def process(self, event: Event) -> list[Finding]:
         sid = event.session_id or f"event:{event.event_id}"
-        ts = event.ts.timestamp()
+        ts = findings.event_ts(event)
         out: list[Finding] = []
         if ts > self._clock:
             self._clock = ts
-            self._expire(ts)
+            sessions = self.sessions
+            if sessions and next(iter(sessions.values())).last_ts + self.config.session_ttl_s < ts:
+                self._expire(ts)  # the least recently active session is past its TTL
         state = self.sessions.get(sid)
         if state is None:
             state = SessionState.new(sid)
@@ -966,6 +987,8 @@ class SessionTracker:
     def _expire(self, now: float) -> None:
         ttl = self.config.session_ttl_s
         sessions = self.sessions
+        if not sessions or next(iter(sessions.values())).last_ts + ttl >= now:
+            return  # the least recently active session is still live (the common case)
         while sessions:
             sid, state = next(iter(sessions.items()))
             if state.last_ts + ttl >= now:

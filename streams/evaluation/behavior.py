@@ -30,6 +30,27 @@ phase on attack-free traffic of the same application that the evaluated sessions
 runs; tau-bench: the first half of the sessions, FPR on the second half; InjecAgent has no attack-free
 traffic, so nothing is learned there), then the evaluated sessions are scored with warm baselines; a
 session counts as flagged by "+ baselines" when it has a hijack finding or a rare-tool finding.
+
+Held-out protocol (``--split dev|test|all``, default ``all``: a dev and a test column side by side).
+Every session belongs to exactly one side, fixed by a group key (``split_group``) hashed with sha256
+(salt ``SPLIT_SALT``; ``streams.evaluation.split.bucket``): bucket < 0.5 → test, otherwise dev. All
+sessions of a group land on the same side:
+
+- AgentDojo (invariant export *and* DRIFT runs): ``agentdojo/<suite>/<user task>`` — a user task (its
+  prompt, in every model configuration, attacked or not, in both corpora) is on one side only. Injection
+  tasks are *not* held out: two injection goals carry ~80% of the hijacks, and a split requiring both the
+  user task and the injection task on the same side leaves 3 test hijacks of 89 in the invariant export;
+- InjecAgent: ``injecagent/<dh|ds>/<attacker tools>`` — an attacker case (the attacker's tool and goal,
+  with all user cases and all six models) is on one side only;
+- ASB: ``asb/<agent>`` — one agent (its clean and attacked runs, both models) is one group;
+- tau-bench: ``tau_bench/airline/<task id>`` — all trials of a task together.
+
+Rule from now on: changes to ``detectors.behavior`` (scores, word lists, tool classes, thresholds) are
+developed looking at the **dev** side only (``--split dev``; ``--show-misses`` lists dev sessions unless
+``--split test`` is asked for explicitly); the **test** side is only reported, and a change that helps
+dev but hurts test is reverted, not tuned further. The app profiles and entity baselines still *learn*
+from attack-free traffic of both sides (that is unsupervised learning of the application, as in
+deployment, not tuning); the per-session outcome does not depend on which side is displayed.
 """
 
 from __future__ import annotations
@@ -52,11 +73,15 @@ from detectors.behavior.baseline import BaselineStore
 from detectors.behavior.config import SessionConfig
 from detectors.behavior.session import SessionTracker
 from schemas.event import Event
+from streams.evaluation.split import bucket
 
 HIJACK_CATEGORIES = frozenset({"goal_hijack", "exfiltration"})
 BASELINE_FLAG_RULES = frozenset({"rare_tool_by_agent"})  # "+ baselines": the agent used a tool it never used
 BASE_TS = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
 LABELS = ("hijack", "attempt", "benign", "invalid")
+SPLIT_SALT = "aiwatch-behavior-split-1"
+SPLIT_TEST_SHARE = 0.5
+SIDES = ("dev", "test")
 
 
 @dataclass
@@ -71,6 +96,27 @@ class Trace:
     group: str  # unit for leave-one-out learning (model configuration, half, ...)
     messages: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+
+
+def split_group(trace: Trace) -> str:
+    """The unit that decides a session's side (see the module docstring): every session of a group is on
+    the same side."""
+    meta = trace.meta
+    if trace.corpus in ("agentdojo", "agentdojo_drift"):
+        return f"agentdojo/{meta.get('suite', '?')}/{meta.get('user_task', '?')}"
+    if trace.corpus == "injecagent":
+        return f"injecagent/{meta.get('kind', '?')}/{meta.get('attacker_tools', '?')}"
+    if trace.corpus == "asb":
+        return f"asb/{trace.agent.removeprefix('asb-')}"
+    if trace.corpus == "tau_bench":
+        parts = trace.case_id.split("/")
+        return f"tau_bench/{parts[0]}/{parts[1] if len(parts) > 1 else trace.case_id}"
+    return f"{trace.corpus}/{trace.case_id}"
+
+
+def split_side(trace: Trace) -> str:
+    """``"test"`` when the sha256 bucket of the session's group is below ``SPLIT_TEST_SHARE``, else ``"dev"``."""
+    return "test" if bucket(split_group(trace), SPLIT_SALT) < SPLIT_TEST_SHARE else "dev"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -445,9 +491,12 @@ def run_warm(traces: list[Trace], config: SessionConfig | None = None, baselines
     return out
 
 
-def summarise(outcomes: list[Outcome], attr: str = "hijack") -> list[dict[str, Any]]:
+def summarise(outcomes: list[Outcome], attr: str = "hijack", side: str | None = None) -> list[dict[str, Any]]:
+    """Rows per corpus (and "all"): (flagged, sessions) per label; ``side`` keeps one side of the split."""
     rows: dict[str, Counter] = defaultdict(Counter)
     for o in outcomes:
+        if side is not None and split_side(o.trace) != side:
+            continue
         flagged = getattr(o, attr)
         for key in (o.trace.corpus, "all"):
             rows[key][o.trace.label] += 1
@@ -468,6 +517,10 @@ def _pct(pair: tuple[int, int]) -> str:
     return "–" if not n else f"{100.0 * f / n:.1f}% ({f}/{n})"
 
 
+_SHORT = {"hijack": "hijack recall", "attempt": "attempted, failed, flagged", "benign": "benign flagged",
+          "invalid": "invalid output flagged"}
+
+
 def markdown(rows: list[dict[str, Any]], title: str) -> str:
     lines = [f"### {title}", "",
              "| corpus | hijack recall (goal achieved) | attempted, failed: flagged | benign: flagged (FPR) | invalid output: flagged |",
@@ -478,30 +531,78 @@ def markdown(rows: list[dict[str, Any]], title: str) -> str:
     return "\n".join(lines)
 
 
-def by_rule(outcomes: list[Outcome]) -> str:
-    """Which rules flagged the hijacked sessions and the attack-free ones (a session may have several)."""
-    counts: dict[str, Counter] = defaultdict(Counter)
-    for o in outcomes:
-        if o.trace.label in ("hijack", "benign"):
-            for r in o.rules:
-                counts[r][o.trace.label] += 1
-    lines = ["| rule | hijacked sessions flagged | attack-free sessions flagged |", "|---|---|---|"]
-    for r in sorted(counts):
-        lines.append(f"| {r} | {counts[r]['hijack']} | {counts[r]['benign']} |")
+def markdown_sides(by_side: dict[str, list[dict[str, Any]]], title: str) -> str:
+    """One table, a column per side of the split for each label (hijack recall and benign FPR first)."""
+    sides = list(by_side)
+    if len(sides) == 1:
+        return markdown(by_side[sides[0]], f"{title} — {sides[0]} side")
+    order = ("hijack", "benign", "attempt", "invalid")
+    head = " | ".join(f"{_SHORT[label]}: {side}" if i == 0 else side
+                      for label in order for i, side in enumerate(sides))
+    lines = [f"### {title}", "", f"| corpus | {head} |", "|---" * (1 + len(order) * len(sides)) + "|"]
+    corpora = sorted({r["corpus"] for rows in by_side.values() for r in rows}, key=lambda k: (k == "all", k))
+    index = {side: {r["corpus"]: r for r in rows} for side, rows in by_side.items()}
+    for corpus in corpora:
+        cells = [_pct(index[side].get(corpus, {}).get(label, (0, 0))) for label in order for side in sides]
+        lines.append(f"| {corpus} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def misses(outcomes: list[Outcome], label: str, flagged: bool, attr: str = "hijack", limit: int = 20) -> list[str]:
+def by_rule(outcomes: list[Outcome], sides: tuple[str, ...] | None = None) -> str:
+    """Which rules flagged the hijacked sessions and the attack-free ones (a session may have several);
+    with ``sides``, a column per side of the split."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for o in outcomes:
+        if o.trace.label in ("hijack", "benign"):
+            side = split_side(o.trace) if sides else ""
+            if sides and side not in sides:
+                continue
+            for r in o.rules:
+                counts[r][(o.trace.label, side)] += 1
+    if not sides:
+        lines = ["| rule | hijacked sessions flagged | attack-free sessions flagged |", "|---|---|---|"]
+        for r in sorted(counts):
+            lines.append(f"| {r} | {counts[r][('hijack', '')]} | {counts[r][('benign', '')]} |")
+        return "\n".join(lines)
+    cols = [(label, side) for label in ("hijack", "benign") for side in sides]
+    names = {"hijack": "hijacked sessions flagged", "benign": "attack-free sessions flagged"}
+    lines = ["| rule | " + " | ".join(f"{names[label]}: {side}" if side == sides[0] else side for label, side in cols) + " |",
+             "|---" * (1 + len(cols)) + "|"]
+    for r in sorted(counts):
+        lines.append(f"| {r} | " + " | ".join(str(counts[r][c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def misses(outcomes: list[Outcome], label: str, flagged: bool, attr: str = "hijack", limit: int = 20,
+           side: str | None = None) -> list[str]:
     return [f"{o.trace.corpus}:{o.trace.case_id} {o.trace.meta}" for o in outcomes
-            if o.trace.label == label and getattr(o, attr) == flagged][:limit]
+            if o.trace.label == label and getattr(o, attr) == flagged
+            and (side is None or split_side(o.trace) == side)][:limit]
+
+
+def split_counts(traces: list[Trace]) -> str:
+    """One line per corpus: sessions and groups on each side."""
+    sessions: dict[str, Counter] = defaultdict(Counter)
+    groups: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for t in traces:
+        side = split_side(t)
+        sessions[t.corpus][side] += 1
+        groups[t.corpus][side].add(split_group(t))
+    parts = [f"{c} {sessions[c]['dev']}/{sessions[c]['test']} ({len(groups[c]['dev'])}/{len(groups[c]['test'])} groups)"
+             for c in sorted(sessions)]
+    return "sessions dev/test: " + ", ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m streams.evaluation.behavior", description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpora", type=Path, default=Path("../shared/corpora"))
+    ap.add_argument("--split", choices=("dev", "test", "all"), default="all",
+                    help="which side of the held-out split to report (default all: dev and test columns); "
+                         "develop on dev only")
     ap.add_argument("--keep-template", action="store_true", help="do not rewrite AgentDojo's <INFORMATION> wrapper")
     ap.add_argument("--no-baselines", action="store_true", help="session detector only")
-    ap.add_argument("--show-misses", type=int, default=0, help="list up to N missed hijacks and flagged benign sessions")
+    ap.add_argument("--show-misses", type=int, default=0,
+                    help="list up to N missed hijacks and flagged benign sessions (dev side unless --split test)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     if not args.corpora.is_dir():
@@ -513,36 +614,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no agent traces under {args.corpora}: nothing to evaluate (skipped)")
         return 0
     load_s = time.perf_counter() - t0
+    sides = SIDES if args.split == "all" else (args.split,)
     t1 = time.perf_counter()
+    # every session is scored whatever the side shown (the cold run's profiles learn in corpus order), so an
+    # outcome never depends on --split
     outcomes = run_warm(traces, baselines=not args.no_baselines)
     cold = run_sessions(traces)
     run_s = time.perf_counter() - t1
-    rows = summarise(outcomes)
-    print(markdown(rows, f"Session detector, app profiles learned on held-out attack-free traffic "
-                         f"(shipped defaults, min_score {SessionConfig().min_score})"))
+
+    def table(outs: list[Outcome], attr: str) -> dict[str, list[dict[str, Any]]]:
+        return {side: summarise(outs, attr, side) for side in sides}
+
+    rows = table(outcomes, "hijack")
+    print(markdown_sides(rows, f"Session detector, app profiles learned on held-out attack-free traffic "
+                               f"(shipped defaults, min_score {SessionConfig().min_score})"))
     print()
-    cold_rows = summarise(cold)
-    print(markdown(cold_rows, "Session detector, cold start (nothing learned)"))
+    cold_rows = table(cold, "hijack")
+    print(markdown_sides(cold_rows, "Session detector, cold start (nothing learned)"))
     print()
-    report: dict[str, Any] = {"session": rows, "cold": cold_rows}
+    report: dict[str, Any] = {"split": {"salt": SPLIT_SALT, "test_share": SPLIT_TEST_SHARE, "sides": list(sides)},
+                              "session": rows, "cold": cold_rows}
     if not args.no_baselines:
-        b_rows = summarise(outcomes, "baseline")
-        print(markdown(b_rows, "Session detector + entity baselines (also flagged: a tool the agent never used, "
-                               "rare_tool_by_agent; same learn/score splits)"))
+        b_rows = table(outcomes, "baseline")
+        print(markdown_sides(b_rows, "Session detector + entity baselines (also flagged: a tool the agent never "
+                                     "used, rare_tool_by_agent; same learn/score splits)"))
         print()
         report["baselines"] = b_rows
     print("### Which rules fired (warm run, with baselines)\n")
-    print(by_rule(outcomes))
+    print(by_rule(outcomes, sides))
     print()
     events = sum(len(t.messages) for t in traces)
     print(f"{len(traces)} sessions ({events} messages) loaded in {load_s:.1f}s, scored in {run_s:.1f}s; "
           f"AgentDojo template {'kept' if args.keep_template else 'rewritten to plain prose'}.")
+    print(f"Held-out split (sha256 of the group, salt {SPLIT_SALT}, test below {SPLIT_TEST_SHARE}): "
+          f"{split_counts(traces)}.")
     if args.show_misses:
-        print("\nMissed hijacks:")
-        for line in misses(outcomes, "hijack", False, limit=args.show_misses):
+        shown = "test" if args.split == "test" else "dev"
+        print(f"\nMissed hijacks ({shown} side):")
+        for line in misses(outcomes, "hijack", False, limit=args.show_misses, side=shown):
             print("  ", line)
-        print("Flagged benign:")
-        for line in misses(outcomes, "benign", True, limit=args.show_misses):
+        print(f"Flagged benign ({shown} side):")
+        for line in misses(outcomes, "benign", True, limit=args.show_misses, side=shown):
             print("  ", line)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
