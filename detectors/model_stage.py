@@ -189,5 +189,5 @@ class ClassifierStage:
                        f"for this placement; strongest passage: {excerpt!r}. A policy in enforce mode would have "
                        f"{action}."),
             evidence=[summary, evidence],
-            tags=list(TAGS[item.placement]) + ["classifier", f"placement:{item.placement}"],
+            tags=list(TAGS[item.placement]) + ["classifier", f"placement:{item.placement}"], mode="monitor",
         )

@@ -97,9 +97,9 @@ class Settings(BaseSettings):
                     "as one rollup with a count; an escalation in severity goes out at once; 0 sends every alert",
     )
     classifier: Literal["off", "untrusted", "all"] = Field(
-        default="untrusted",
+        default="off",
         description="trained injection classifier: off, untrusted (tool results, retrieved documents, agent messages) "
-                    "or all (user turns too); costs milliseconds per KB of text",
+                    "or all (user turns too); ~0.5 ms per KB of text, about a third of the worker's throughput",
     )
     classifier_max_chars: int = Field(
         default=4096, ge=256, le=65536,

@@ -57,7 +57,9 @@ def _start_worker(settings: Settings) -> subprocess.Popen:
     log_path = settings.home / "worker.log"
     settings.home.mkdir(parents=True, exist_ok=True)
     print(f"• starting the worker (log {log_path}) …", flush=True)
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+    # the demo shows the trained injection classifier too (off by default in production for throughput)
+    env = {**os.environ, "AIWATCH_CLASSIFIER": os.environ.get("AIWATCH_CLASSIFIER", "untrusted")}
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -29,7 +29,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,36 +46,47 @@ CANONICAL_COLUMNS = (
 BLOCK_COLUMNS = ("block_id", "chain_id", "seq", "created_at", "events", "digest", "prev_hash", "hash")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_MICRO = timedelta(microseconds=1)
+
+
 def _micros(value: Any) -> int:
     """Event time as integer microseconds since the epoch, from a datetime or an ISO string (the forms
-    a row has when written and when read back directly or through the worker's /sql)."""
+    a row has when written and when read back directly or through the worker's /sql); naive = UTC."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
-    return calendar.timegm(value.timetuple()) * 1_000_000 + value.microsecond
+    return (value - (_EPOCH if value.tzinfo is not None else _EPOCH_NAIVE)) // _MICRO
 
 
-_TEXT, _TIME, _LABELS, _COUNT = range(4)
-_KINDS = tuple((name, _TIME if name == "ts" else _LABELS if name == "labels"
-                else _COUNT if name in ("input_tokens", "output_tokens") else _TEXT) for name in CANONICAL_COLUMNS)
+_TS = CANONICAL_COLUMNS.index("ts")
+_LABELS_AT = CANONICAL_COLUMNS.index("labels")
+_COUNT_AT = tuple(CANONICAL_COLUMNS.index(c) for c in ("input_tokens", "output_tokens"))
+_TEXT_AT = tuple(i for i in range(len(CANONICAL_COLUMNS)) if i not in (_TS, _LABELS_AT, *_COUNT_AT))
 
 
 def canonical(values: Mapping[str, Any]) -> bytes:
     """The bytes a row's hash is taken over: ``CANONICAL_COLUMNS`` in order, normalised so that the
     value written and the value read back give the same bytes."""
     get = values.get
-    out: list[Any] = []
-    for name, kind in _KINDS:
-        v = get(name)
-        if kind is _TEXT:
-            out.append(v if type(v) is str else "" if v is None else str(v))
-        elif kind is _TIME:
-            out.append(_micros(v))
-        elif kind is _LABELS:
-            out.append(sorted((str(k), str(x)) for k, x in v.items()) if v else [])
-        else:
-            out.append(None if v is None else int(v))
+    return canonical_values([get(name) for name in CANONICAL_COLUMNS])
+
+
+def canonical_values(values: Sequence[Any]) -> bytes:
+    """``canonical`` of the values of ``CANONICAL_COLUMNS``, in that order (the writer's fast path:
+    text columns are strings as written and as read back, so only time, labels and odd types are touched)."""
+    out = list(values)
+    out[_TS] = _micros(out[_TS])
+    labels = out[_LABELS_AT]
+    out[_LABELS_AT] = sorted((str(k), str(x)) for k, x in labels.items()) if labels else []
+    for i in _TEXT_AT:
+        v = out[i]
+        if type(v) is not str:
+            out[i] = "" if v is None else str(v)
+    for i in _COUNT_AT:
+        v = out[i]
+        if v is not None and type(v) is not int:
+            out[i] = int(v)
     return orjson.dumps(out)
 
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.kafka
 
 @pytest.fixture
 def worker(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str, clickhouse_dsn: str) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn).start()
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_CLASSIFIER": "untrusted"}).start()
     try:
         yield proc
     finally:
@@ -203,7 +204,7 @@ def test_findings_and_ocsf_alerts_from_the_worker(worker: WorkerProcess) -> None
     assert "prompt_injection" in categories(sessions["indirect_injection"])
     injected = sessions["indirect_injection"][0]["session_id"]
     worker.wait_for(f"SELECT count() > 0 FROM findings WHERE detector = 'classifier' AND session_id = '{injected}'", 1)
-    # the trained classifier runs in the worker on untrusted content (AIWATCH_CLASSIFIER=untrusted, the default)
+    # the trained classifier runs in the worker on untrusted content (AIWATCH_CLASSIFIER=untrusted)
     assert worker.scalar(f"SELECT any(JSONExtractString(evidence, 1, 'placement')) FROM findings "
                          f"WHERE detector = 'classifier' AND session_id = '{injected}'") == "indirect"
     assert categories(benign) == set(), "an ordinary session on approved models raises nothing"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import operator
 from typing import Any
 
 import orjson
 
 from schemas import Event, Finding
-from streams.evidence import CANONICAL_COLUMNS, row_hash
+from streams.evidence import CANONICAL_COLUMNS, canonical_values
 
 EVENT_COLUMNS = [
     "event_id", "ts", "kind", "app", "env", "tenant", "agent", "session_id", "trace_id", "span_id",
@@ -19,7 +21,7 @@ EVENT_COLUMNS = [
     "kafka_partition", "kafka_offset", "row_sha256", "evidence_block",
 ]
 ROW_HASH = EVENT_COLUMNS.index("row_sha256")
-_CANONICAL_INDEX = tuple((name, EVENT_COLUMNS.index(name)) for name in CANONICAL_COLUMNS)
+_canonical_of = operator.itemgetter(*(EVENT_COLUMNS.index(name) for name in CANONICAL_COLUMNS))
 BLOCK = EVENT_COLUMNS.index("evidence_block")
 
 FINDING_COLUMNS = [
@@ -70,7 +72,7 @@ def event_row(event: Event, partition: int, offset: int) -> tuple:
         event.labels, (source.collector or "") if source else "", (source.convention or "") if source else "",
         _json(extra), partition, offset,
     )
-    return row + (row_hash({name: row[i] for name, i in _CANONICAL_INDEX}), "")
+    return row + (hashlib.sha256(canonical_values(_canonical_of(row))).hexdigest(), "")
 
 
 def finding_row(finding: Finding) -> tuple:
