@@ -21,7 +21,6 @@ just the heads) somewhere the monitor cannot write, and later verifications prov
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import os
