@@ -388,7 +388,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         settings = _settings()
         query = functools.partial(run_query, settings)
         report = evidence.verify_store(query, progress=lambda it: tqdm(it, unit=" rows", desc="verify",
-                                                                       disable=args.quiet, file=sys.stderr))
+                                                                       disable=args.quiet, file=sys.stderr),
+                                       since=args.since)
     print(json.dumps({"ok": report.ok, "rows": report.rows, "blocks": report.blocks, "chains": report.chains,
                       "problems": report.problems, "notes": report.notes}) if args.json else report.summary())
     return 0 if report.ok else 1
@@ -493,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
                            " Exit code 0: intact; 1: problems found (listed); 2: bad input.")
     vp.set_defaults(fn=cmd_evidence_verify)
     vp.add_argument("--bundle", metavar="DIR", help="verify an exported bundle offline instead of the store")
+    vp.add_argument("--since", metavar="ISO8601", help="check the rows of blocks stored since then only "
+                    "(chain links are always checked whole)")
     vp.add_argument("--json", action="store_true", help="print the report as JSON")
     vp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     xp = ev_sub.add_parser("export", help=cmd_evidence_export.__doc__, description=cmd_evidence_export.__doc__)

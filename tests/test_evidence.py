@@ -133,6 +133,10 @@ def test_worker_chain_verifies_exports_and_catches_edits(kafka_bootstrap: str, t
         assert intact.returncode == 0, intact.stdout + intact.stderr
         report = json.loads(intact.stdout)
         assert report["ok"] and report["rows"] == len(events) and report["blocks"] == blocks
+        window = json.loads(_cli(worker, "verify", "--json", "-q", "--since", "2000-01-01T00:00:00Z").stdout)
+        assert window["rows"] == len(events)
+        later = json.loads(_cli(worker, "verify", "--json", "-q", "--since", "2099-01-01T00:00:00Z").stdout)
+        assert later["ok"] and later["rows"] == 0 and later["blocks"] == blocks, "links are checked whole"
 
         bundle = tmp_path / "bundle"
         exported = _cli(worker, "export", "--out", str(bundle), "--app", "example-code-agent", "-q")
