@@ -7,7 +7,7 @@ Alerts are grouped by (rule, app, session — or the user when there is no sessi
 - later alerts of the group inside the window are *throttled*: their findings are still stored (tagged
   ``throttled``), counted, and remembered for the rollup, but not sent to the feed;
 - an alert of a *higher severity* than the one sent breaks the throttle: it goes out at once
-  (escalation) and restarts the window at that severity;
+  (escalation) and raises the severity the rest of the window is compared with;
 - when the window ends with throttled alerts, one rollup alert goes out: the latest finding with
   ``count``, ``start_time``/``end_time`` and the related events — so nothing is hidden silently.
 
