@@ -60,6 +60,20 @@ def test_sink_writes_each_event_id_once(client: Client) -> None:
     assert "ZSTD" in text_type
 
 
+def test_sink_seals_events_and_quotes_any_id(client: Client) -> None:
+    migrate(client, 400)
+    client.command("TRUNCATE TABLE events")
+    odd = ["it's", "back\\slash", "new\nline", "tab\t", "ünïcode-😀", "end\\", "''", "x" * 128]
+    events = [parse_event(orjson.dumps({**e, "event_id": i}))
+              for e, i in zip(synthetic_events(len(odd), seed=12), odd)]
+    sink = ClickHouseSink(client)
+    assert sink.write_events([event_row(e, 0, n) for n, e in enumerate(events)]) == len(odd)
+    assert sink.existing("events", odd + ["absent"]) == set(odd), "every id found back, literally"
+    assert sink.write_events([event_row(e, 0, n) for n, e in enumerate(events)]) == 0
+    blocks = client.query("SELECT uniqExact(evidence_block), countIf(row_sha256 = '') FROM events").result_rows[0]
+    assert blocks == (1, 0)
+
+
 def test_policy_changes_record_each_pack_put_in_force_once(client: Client) -> None:
     from detectors.rules import load_pack
     from streams.policy import current_policy, record_policy

