@@ -108,11 +108,6 @@ class ClassifierStage:
             return None
         return cls(classifier or default_classifier(), MODE_PLACEMENTS[mode], max_chars)
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_cache"] = OrderedDict()  # a cache is not state worth saving
-        return state
-
     def findings(self, events: Sequence[Event]) -> list[list[Finding]]:
         """Classifier findings per event of ``events`` (same order; mostly empty lists)."""
         out: list[list[Finding]] = [[] for _ in events]

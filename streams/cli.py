@@ -366,8 +366,9 @@ WHERE app = {app} AND snapshot_ts = (SELECT max(snapshot_ts) FROM baselines WHER
 
 def latest_baselines(settings: Settings, app: str) -> list[dict]:
     """The newest baseline snapshot rows of ``app`` in the store (through the worker when embedded)."""
-    quoted = "'" + app.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    result = run_query(settings, SNAPSHOT_SQL.format(app=quoted))
+    from streams.db import sql_string
+
+    result = run_query(settings, SNAPSHOT_SQL.format(app=sql_string(app)))
     if "error" in result:
         raise SystemExit(f"aiwatch baseline suggest: {result['error']}")
     return [dict(zip(result["columns"], row)) for row in result["rows"]]

@@ -22,6 +22,12 @@ RETAINED_TABLES = {"events": "ts", "findings": "ts", "dlq": "received_at", "aler
                    "evidence_chain": "created_at"}
 
 
+def sql_string(value: str) -> str:
+    """``value`` as a ClickHouse string literal, for the few statements built as text (the read-only
+    ``/sql`` path takes no parameters, and binding 2,000 ids costs more than quoting them)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def connect(dsn: str) -> Client:
     """A clickhouse-connect client for ``chdb:///path`` (embedded engine) or ``http(s)://...`` (server)."""
     if dsn.startswith("chdb:"):

@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from streams.db import sql_string
+
 MOD = 1 << 256
 GENESIS = "genesis"
 CANONICAL_COLUMNS = (
@@ -224,15 +226,11 @@ Query = Callable[[str], dict]
 PAGE = 5_000
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _pages(query: Query, select: str, table: str, key: tuple[str, str], where: str = "") -> Iterator[dict[str, Any]]:
     """All rows of ``table`` in keyset pages (the worker's /sql answers at most 10,000 rows a query)."""
     last: tuple[str, str] | None = None
     while True:
-        conds = [c for c in (where, f"({key[0]}, {key[1]}) > ({_quote(last[0])}, {_quote(last[1])})" if last else "") if c]
+        conds = [c for c in (where, f"({key[0]}, {key[1]}) > ({sql_string(last[0])}, {sql_string(last[1])})" if last else "") if c]
         sql = (f"SELECT {select} FROM {table} {'WHERE ' + ' AND '.join(conds) if conds else ''} "
                f"ORDER BY {key[0]}, {key[1]} LIMIT {PAGE}")
         result = query(sql)
@@ -352,12 +350,3 @@ def verify_bundle(path: Path) -> Report:
     withheld = json.loads((path / "withheld.json").read_text(encoding="utf-8"))
     check_rows(rows, selected, report, withheld)
     return report
-
-
-def heads_now(query: Query) -> str:
-    """The newest block hash in the store (what a new chain links to)."""
-    result = query("SELECT hash FROM evidence_chain ORDER BY created_at DESC, seq DESC LIMIT 1")
-    if "error" in result or not result["rows"]:
-        return GENESIS
-    return str(result["rows"][0][0])
-

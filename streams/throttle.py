@@ -115,11 +115,14 @@ class Throttle:
         """Rollups of the windows that ended by ``now`` (all open ones with ``everything``: at stop), and
         of windows closed early (reopened after expiry, or evicted at the group cap)."""
         out, self._pending = self._pending, []
-        for key, window in list(self._windows.items()):
-            if everything or now - window.started >= self.window_s:
-                del self._windows[key]
-                if window.rollup is not None:
-                    out.append(window.rollup)
+        windows = self._windows  # in the order they opened (``_open`` re-inserts): stop at the first still open
+        while windows:
+            key, window = next(iter(windows.items()))
+            if not everything and now - window.started < self.window_s:
+                break
+            del windows[key]
+            if window.rollup is not None:
+                out.append(window.rollup)
         self.stats["rollups"] += len(out)
         return out
 

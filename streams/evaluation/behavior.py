@@ -73,6 +73,7 @@ from detectors.behavior.baseline import BaselineStore
 from detectors.behavior.config import SessionConfig
 from detectors.behavior.session import SessionTracker
 from schemas.event import Event
+from streams.evaluation.corpora import tool_arguments
 from streams.evaluation.split import bucket
 
 HIJACK_CATEGORIES = frozenset({"goal_hijack", "exfiltration"})
@@ -123,19 +124,9 @@ def split_side(trace: Trace) -> str:
 # Readers
 
 
-def _args(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str):
-        for parse in (json.loads, ast.literal_eval):
-            try:
-                value = parse(raw)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-            if isinstance(value, dict):
-                return value
-        return {"input": raw} if raw.strip() else {}
-    return {} if raw is None else {"input": raw}
+def input_arguments(raw: Any) -> dict[str, Any]:
+    """This module's reading of tool arguments: unparsed text under ``input``, blank text dropped."""
+    return tool_arguments(raw, "input", keep_blank=False)
 
 
 _INFO = re.compile(r"<INFORMATION>(.*?)</INFORMATION>", re.S)
@@ -167,7 +158,7 @@ def _openai(raw: Iterable[dict[str, Any]], rewrite: bool) -> list[dict[str, Any]
                     name, args = fn or "unknown", c.get("args")
                 cid = str(c.get("id") or f"call-{i}-{j}")
                 names[cid] = str(name)
-                calls.append({"name": str(name), "call_id": cid, "arguments": _args(args)})
+                calls.append({"name": str(name), "call_id": cid, "arguments": input_arguments(args)})
             out.append({"role": "assistant", "text": text, "calls": calls})
         elif role == "tool":
             cid = m.get("tool_call_id")
@@ -256,7 +247,7 @@ def _react_first_action(output: str | None) -> tuple[str, dict[str, Any]] | None
         raw = rest[:end] if end else rest.split("\n", 1)[0]
     else:
         raw = rest.split("\n", 1)[0]
-    return m.group(1), _args(raw)
+    return m.group(1), input_arguments(raw)
 
 
 def _thought(output: str | None) -> str | None:
@@ -291,7 +282,7 @@ def read_injecagent(root: Path) -> Iterator[Trace]:
             msgs: list[dict[str, Any]] = [
                 {"role": "user", "text": rec.get("User Instruction", "")},
                 {"role": "assistant", "text": rec.get("Thought"), "calls": [
-                    {"name": user_tool, "call_id": "c0", "arguments": _args(rec.get("Tool Parameters"))}]},
+                    {"name": user_tool, "call_id": "c0", "arguments": input_arguments(rec.get("Tool Parameters"))}]},
                 {"role": "tool", "text": response, "call_id": "c0", "name": user_tool},
             ]
             first = _react_first_action(rec.get("output"))
@@ -336,7 +327,7 @@ def read_asb(root: Path) -> Iterator[Trace]:
                         if text and "[Action]" in text:
                             for name, params in _ASB_CALL.findall(text):
                                 n += 1
-                                calls.append({"name": name, "call_id": f"a{n}", "arguments": _args(None if params == "None" else params)})
+                                calls.append({"name": name, "call_id": f"a{n}", "arguments": input_arguments(None if params == "None" else params)})
                             msgs.append({"role": "assistant", "text": None, "calls": calls})
                             obs = dict(_ASB_OBS.findall(text))
                             for c in calls:

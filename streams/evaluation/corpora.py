@@ -79,7 +79,10 @@ def _text(content: Any) -> str | None:
     return str(content)
 
 
-def _arguments(raw: Any) -> dict[str, Any]:
+def tool_arguments(raw: Any, fallback_key: str = "raw", keep_blank: bool = True) -> dict[str, Any]:
+    """Tool-call arguments as a corpus stores them (a dict, JSON, a Python literal, or free text) → a dict;
+    what does not parse to a dict is kept under ``fallback_key`` (blank text too, unless ``keep_blank``
+    is False)."""
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, str):
@@ -90,8 +93,8 @@ def _arguments(raw: Any) -> dict[str, Any]:
                 continue
             if isinstance(value, dict):
                 return value
-        return {"raw": raw} if raw else {}
-    return {} if raw is None else {"raw": raw}
+        return {fallback_key: raw} if (raw if keep_blank else raw.strip()) else {}
+    return {} if raw is None else {fallback_key: raw}
 
 
 def openai_messages(raw: Iterable[dict[str, Any]], *, attack_marker: str | None = None,
@@ -118,7 +121,7 @@ def openai_messages(raw: Iterable[dict[str, Any]], *, attack_marker: str | None 
                     name, args = fn or "unknown", c.get("args")
                 cid = str(c.get("id") or f"call-{i}-{j}")
                 names[cid] = name
-                calls.append(ToolCall(str(name), cid, _arguments(args)))
+                calls.append(ToolCall(str(name), cid, tool_arguments(args)))
             out.append(Message("assistant", text, tuple(calls)))
         elif role == "tool":
             cid = m.get("tool_call_id")
@@ -283,7 +286,7 @@ def read_injecagent(root: Path) -> Iterator[Case]:
                 cid = f"ia-{kind}-{setting}-{i}"
                 messages = (
                     Message("user", rec.get("User Instruction", "")),
-                    Message("assistant", rec.get("Thought"), (ToolCall(tool, cid, _arguments(rec.get("Tool Parameters"))),)),
+                    Message("assistant", rec.get("Thought"), (ToolCall(tool, cid, tool_arguments(rec.get("Tool Parameters"))),)),
                     Message("tool", response, call_id=cid, name=tool, attack=True, payload=payload),
                 )
                 groups = (f"injecagent-user:{short_hash(rec.get('User Instruction', ''))}",
