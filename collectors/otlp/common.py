@@ -260,6 +260,32 @@ def new_mapped(base: dict[str, Any], convention: str, *, session_id: Any, user_i
                   trace_id=trace_id, convention=convention)
 
 
+def gen_ai_start(resource: Any, attrs: dict[str, Any], ctx: Ctx, convention: str, *, providers: tuple[str, ...],
+                 users: tuple[str, ...], sessions: tuple[str, ...], trace_id: str | None, span_id: str | None,
+                 parent: str | None = None) -> Mapped:
+    """The common fields of an OTel GenAI span or log (both convention versions): resource, model from
+    the ``gen_ai.*`` / ``server.*`` attributes, actor and session; ``providers``, ``users`` and
+    ``sessions`` are the attribute names to try, in the version's order."""
+    base = base_fields(resource, ctx, convention, trace_id=trace_id, span_id=span_id, parent_span_id=parent)
+    set_model(base, provider=first(attrs, *providers), name=attrs.get("gen_ai.request.model"),
+              served=attrs.get("gen_ai.response.model"), address=attrs.get("server.address"),
+              port=attrs.get("server.port"))
+    user = set_actor(base, first(attrs, *users))
+    return new_mapped(base, convention, session_id=first(attrs, *sessions), user_id=user, trace_id=trace_id)
+
+
+def model_call(mapped: Mapped, span: Any, turn: Any, usage: dict[str, Any], labels: dict[str, str]) -> Mapped:
+    """A model-call span → one event per message of ``turn``, or, when content capture was off (no
+    messages), one metadata event with the usage and labels."""
+    if not turn.inputs and not turn.outputs:
+        metadata(mapped, span, usage_fields=usage, labels=labels,
+                 outputs=error_of(span) is None or "output_tokens" in usage)
+        return mapped
+    conversation(mapped, turn, TurnTimes(seconds(span.start_ns), seconds(span.end_ns)),
+                 usage_fields=usage, output_labels=labels)
+    return mapped
+
+
 # -- conversations ----------------------------------------------------------------------------
 
 @dataclass(slots=True)

@@ -56,13 +56,7 @@ def to_events(span: SpanView, ctx: c.Ctx) -> Mapped | None:
     usage = c.usage(input_tokens=attrs.get("llm.token_count.prompt"),
                     output_tokens=attrs.get("llm.token_count.completion"), span=span)
     labels = {"operation": "chat"}
-    if not turn.inputs and not turn.outputs:
-        c.metadata(mapped, span, usage_fields=usage, labels=labels,
-                   outputs=c.error_of(span) is None or "output_tokens" in usage)
-        return mapped
-    c.conversation(mapped, turn, c.TurnTimes(c.seconds(span.start_ns), c.seconds(span.end_ns)),
-                   usage_fields=usage, output_labels=labels)
-    return mapped
+    return c.model_call(mapped, span, turn, usage, labels)
 
 
 def _agent(span: SpanView, ctx: c.Ctx) -> str | None:

@@ -63,13 +63,7 @@ def to_events(span: SpanView, ctx: c.Ctx) -> Mapped | None:
     labels = {"operation": str(attrs.get("llm.request.type") or "chat")}
     if attrs.get("gen_ai.response.id"):
         labels["response_id"] = c.clip(str(attrs["gen_ai.response.id"]), 256)
-    if not turn.inputs and not turn.outputs:
-        c.metadata(mapped, span, usage_fields=usage, labels=labels,
-                   outputs=c.error_of(span) is None or "output_tokens" in usage)
-        return mapped
-    c.conversation(mapped, turn, c.TurnTimes(c.seconds(span.start_ns), c.seconds(span.end_ns)),
-                   usage_fields=usage, output_labels=labels)
-    return mapped
+    return c.model_call(mapped, span, turn, usage, labels)
 
 
 def _agent(span: SpanView, ctx: c.Ctx) -> str | None:

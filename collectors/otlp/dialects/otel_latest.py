@@ -18,6 +18,7 @@ CONVENTION = "otel-genai-1.37"
 INFERENCE_EVENT = "gen_ai.client.inference.operation.details"
 MODEL_OPERATIONS = frozenset({"chat", "generate_content", "text_completion"})
 AGENT_NAME = ("gen_ai.agent.name", "gen_ai.agent.id")
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
 SESSION = ("gen_ai.conversation.id", "session.id")
 USER = ("user.id", "enduser.id", "gen_ai.user.id")
 
@@ -30,12 +31,8 @@ def to_events(record: SpanView | LogView, ctx: c.Ctx) -> Mapped | None:
 
 def _start(resource: Any, attrs: dict[str, Any], ctx: c.Ctx, *, trace_id: str | None, span_id: str | None,
            parent: str | None = None) -> Mapped:
-    base = c.base_fields(resource, ctx, CONVENTION, trace_id=trace_id, span_id=span_id, parent_span_id=parent)
-    c.set_model(base, provider=c.first(attrs, "gen_ai.provider.name", "gen_ai.system"),
-                name=attrs.get("gen_ai.request.model"), served=attrs.get("gen_ai.response.model"),
-                address=attrs.get("server.address"), port=attrs.get("server.port"))
-    user = c.set_actor(base, c.first(attrs, *USER))
-    return c.new_mapped(base, CONVENTION, session_id=c.first(attrs, *SESSION), user_id=user, trace_id=trace_id)
+    return c.gen_ai_start(resource, attrs, ctx, CONVENTION, providers=PROVIDER, users=USER, sessions=SESSION,
+                          trace_id=trace_id, span_id=span_id, parent=parent)
 
 
 def _call_labels(attrs: dict[str, Any]) -> dict[str, str]:

@@ -22,6 +22,7 @@ MESSAGE_EVENTS = frozenset({"gen_ai.system.message", "gen_ai.user.message", "gen
                             "gen_ai.tool.message", "gen_ai.choice"})
 MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", None})
 AGENT_NAME = ("gen_ai.agent.name", "gen_ai.agent.id")
+PROVIDER = ("gen_ai.system", "gen_ai.provider.name")
 SESSION = ("gen_ai.conversation.id", "session.id")
 USER = ("user.id", "enduser.id")
 
@@ -35,12 +36,8 @@ def to_events(record: SpanView | list[LogView], ctx: c.Ctx) -> Mapped | None:
 
 def _start(resource: Any, attrs: dict[str, Any], ctx: c.Ctx, *, trace_id: str | None, span_id: str | None,
            parent: str | None = None) -> Mapped:
-    base = c.base_fields(resource, ctx, CONVENTION, trace_id=trace_id, span_id=span_id, parent_span_id=parent)
-    c.set_model(base, provider=c.first(attrs, "gen_ai.system", "gen_ai.provider.name"),
-                name=attrs.get("gen_ai.request.model"), served=attrs.get("gen_ai.response.model"),
-                address=attrs.get("server.address"), port=attrs.get("server.port"))
-    user = c.set_actor(base, c.first(attrs, *USER))
-    return c.new_mapped(base, CONVENTION, session_id=c.first(attrs, *SESSION), user_id=user, trace_id=trace_id)
+    return c.gen_ai_start(resource, attrs, ctx, CONVENTION, providers=PROVIDER, users=USER, sessions=SESSION,
+                          trace_id=trace_id, span_id=span_id, parent=parent)
 
 
 def _span(span: SpanView, ctx: c.Ctx) -> Mapped | None:
