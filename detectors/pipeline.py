@@ -66,18 +66,31 @@ class Detection:
         ``extra`` are content findings computed outside (the classifier over a batch: ``process_batch``);
         a lone ``process`` call runs the classifier on this one event.
         """
+        content, rule_findings = self._detect(event, now, extra)
+        behavioral: list[Finding] = []
+        if self.behavior is not None and behavior:
+            behavioral = self.behavior.process(event, signals={"injection_score": injection_score(content)})
+        self.stats["events"] += 1
+        return self.surface(event.app, content + behavioral) + rule_findings
+
+    def process_content(self, event: Event, now: datetime | None = None,
+                        extra: list[Finding] | None = None) -> tuple[list[Finding], float]:
+        """``process`` without the behavioural layer, and the injection score that layer is to be given:
+        for a worker whose behavioural layer runs elsewhere (``streams.behavior_process``)."""
+        content, rule_findings = self._detect(event, now, extra)
+        self.stats["events"] += 1
+        return self.surface(event.app, content) + rule_findings, injection_score(content)
+
+    def _detect(self, event: Event, now: datetime | None,
+                extra: list[Finding] | None) -> tuple[list[Finding], list[Finding]]:
+        """(content findings, rule findings) of one event."""
         content = self.scanner.scan(event)
         if extra is None and self.classifier is not None:
             extra = self.classifier.findings([event])[0]
         if extra:
             content = content + extra
         rule_findings = self.rules.evaluate(event, content, now=now or event.ts) if self.rules else []
-        behavioral: list[Finding] = []
-        if self.behavior is not None and behavior:
-            injection = max((f.score for f in content if f.category in INJECTION), default=0.0)
-            behavioral = self.behavior.process(event, signals={"injection_score": injection})
-        self.stats["events"] += 1
-        return self._surface(event.app, content + behavioral) + rule_findings
+        return content, rule_findings
 
     def finish(self) -> list[Finding]:
         """End of a replay: close every open session and baseline bucket, and return what that raised."""
@@ -85,7 +98,7 @@ class Detection:
             return []
         return [f for f in self.behavior.flush(close_all=True) if self.app_mode(f.app or "") != "learn"]
 
-    def _surface(self, app: str, findings: list[Finding]) -> list[Finding]:
+    def surface(self, app: str, findings: list[Finding]) -> list[Finding]:
         """Detector findings of an app in learn mode are counted, not stored; others carry the policy version."""
         if self.app_mode(app) == "learn":
             self.stats["held_back_learn"] += len(findings)
@@ -98,6 +111,11 @@ class Detection:
 
 
 INJECTION = frozenset({"prompt_injection", "jailbreak"})
+
+
+def injection_score(content: list[Finding]) -> float:
+    """The strongest injection / jailbreak score among an event's content findings (0 without one)."""
+    return max((f.score for f in content if f.category in INJECTION), default=0.0)
 
 
 def is_alert(finding: Finding) -> bool:

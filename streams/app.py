@@ -25,7 +25,7 @@ from streams.agents.batch_consumer import consume
 from streams.agents.ingest import IngestProcessor
 from streams.db import connect
 from streams.sinks.clickhouse import ClickHouseSink
-from streams.state import BehaviorStore
+from streams.behavior_process import BehaviorProcess
 from streams.web import register_views
 
 
@@ -48,6 +48,16 @@ def build_detection(settings: Settings) -> Detection:
                                            canaries=tuple(settings.canaries)))
     classifier = ClassifierStage.from_setting(settings.classifier, settings.classifier_max_chars)
     return Detection(scanner, RuleEngine.from_paths(settings.rules_paths), classifier=classifier)
+
+
+def open_behavior(settings: Settings) -> BehaviorProcess:
+    """The behavioural layer's process, with the state saved locally, else the newest on the changelog."""
+    path = settings.home / "worker" / f"behavior-{settings.app_id}.pkl"
+    blob = None if path.exists() else asyncio.run(changelog.fetch(settings))
+    behavior = BehaviorProcess(path, save_seconds=settings.state_save_seconds, changelog_blob=blob)
+    print(f"behavioural state: {behavior.source} (generation {behavior.generation}; process {behavior.pid})",
+          file=sys.stderr)
+    return behavior
 
 
 def create_app(settings: Settings, detection: Detection | None = None) -> faust.App:
@@ -83,17 +93,13 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
     sink = ClickHouseSink(connect(settings.dsn))
     read_client = connect(settings.dsn)
 
-    state = None
+    behavior = None
     if detection is not None and settings.behavior and settings.ingest_mode == "batch":
-        state = BehaviorStore.open(settings.home / "worker" / f"behavior-{settings.app_id}.pkl",
-                                   save_seconds=settings.state_save_seconds,
-                                   changelog=lambda: asyncio.run(changelog.fetch(settings)))
-        print(f"behavioural state: {state.source} (generation {state.generation})", file=sys.stderr)
-        detection.behavior = state.pipeline
+        behavior = open_behavior(settings)
         metrics.expose_stats("aiwatch_behavior", "behavioural layer: open sessions, entities, evictions, "
-                             "capacity limits reached", lambda: state.pipeline.stats())
+                             "capacity limits reached", lambda: behavior.stats)
     processor = IngestProcessor(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
-                                alerts_topic=alerts_topic, executor=writer, detection=detection, state=state,
+                                alerts_topic=alerts_topic, executor=writer, detection=detection, behavior=behavior,
                                 throttle=Throttle(window_s=settings.alert_throttle_seconds),
                                 redactor=Redactor.from_setting(settings.redact))
     if settings.ingest_mode == "faust":

@@ -57,6 +57,7 @@ class DeadLetter:
 class Batch:
     events: list[Event] = field(default_factory=list)
     positions: list[tuple[str, int, int]] = field(default_factory=list)  # (topic, partition, offset) per event
+    raw: list[bytes] = field(default_factory=list)  # the bytes of each event, as received
     event_rows: list[tuple] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
@@ -73,6 +74,7 @@ def triage(messages: list[RawMessage], max_event_bytes: int, redactor: Redactor 
             batch.event_rows.append(event_row(stored, message.partition, message.offset))
             batch.events.append(event)
             batch.positions.append((message.topic, message.partition, message.offset))
+            batch.raw.append(message.value)
         except InvalidEvent as exc:
             batch.dead_letters.append(DeadLetter(message, exc.reason, exc.detail))
             metrics.invalid.labels(exc.reason).inc()

@@ -431,3 +431,108 @@ def test_time_bound(tmp_path: Path) -> None:
     for _ in range(200):
         engine.evaluate(ev, findings, now=NOW + timedelta(seconds=1))
     assert time.perf_counter() - start < 5.0
+
+
+# -- prefilter: skipping rules never changes a result --------------------------------------------------
+
+KIND_CASES = [
+    "{any: [{field: kind, equals: prompt}, {field: kind, in: [tool_call]}]}",
+    "{any: [{field: kind, equals: prompt}, {field: app, equals: bot}]}",
+    "{not: {field: kind, equals: prompt}}",
+    "{field: kind, not_in: [prompt, completion]}",
+    "{field: kind, regex: '^tool_'}",
+    "{field: kind, equals: Prompt, match: prefix, ignore_case: true}",
+    "{field: kind, in: ['tool_*'], match: glob}",
+    "{field: kind, exists: true}",
+    "[{field: kind, equals: prompt}, {field: kind, equals: completion}]",
+    "[{field: kind, equals: prompt}, {field: kind, in: [prompt, completion]}]",
+    "{all: [{field: kind, in: [prompt, completion]}, {any: [{field: kind, equals: completion}, {field: findings.category, equals: secret_leak}]}]}",
+    "{any: [{field: findings.category, equals: secret_leak}, {any_finding: {field: placement, equals: output}}]}",
+    "{any: [{field: findings.category, equals: secret_leak}, {field: app, equals: bot}]}",
+    "{all: [{field: kind, equals: completion}, {field: findings.placement, equals: output}]}",
+]
+PREFILTER_EVENTS = [
+    event(kind=k, app=app, model={"name": "gpt-4o-mini", "endpoint": "api.openai.com"}, content={"text": "hi"},
+          tool={"name": "search", "call_id": "c1", "result_bytes": 500}, retrieval={"documents": [{"classification": "x"}]})
+    for k in ("prompt", "completion", "tool_call", "tool_result", "retrieval", "agent_message") for app in ("bot", "z")
+]
+PREFILTER_FINDINGS = [[], [stub(category="secret_leak", placement="output")], [stub(category="pii_exposure", placement="direct")]]
+
+
+def whole_matches(pack: Any, ev: Event, findings: list[FindingView]) -> list[str]:
+    """Every rule of the pack, whole condition: what the engine returned before the prefilter."""
+    from detectors.rules.conditions import Ctx
+
+    ctx = Ctx(ev, tuple(findings))
+    return [r.id for r in pack.rules if r.condition.holds(ctx)]
+
+
+@pytest.mark.parametrize("match", [c[0] for c in OPERATOR_CASES] + KIND_CASES)
+def test_prefilter_keeps_every_match(tmp_path: Path, match: str) -> None:
+    engine = RuleEngine.from_paths([make_pack(tmp_path, rule_yaml(match))], now=NOW)
+    events = PREFILTER_EVENTS + [c[1] for c in OPERATOR_CASES if c[0] == match]
+    for ev in events:
+        for findings in PREFILTER_FINDINGS:
+            expected = whole_matches(engine.pack, ev, findings)
+            assert [r.id for r in engine.matching_rules(ev, findings)] == expected, (ev.kind, findings)
+            assert [f.rule_id for f in engine.evaluate(ev, findings, now=NOW, include_learn=True)] == expected
+
+
+@pytest.mark.parametrize("paths", [[Path(__file__).parents[1] / "infra" / "rules"], [FIXTURES / "good"]])
+def test_prefilter_keeps_every_match_of_the_packs(paths: list[Path]) -> None:
+    engine = RuleEngine.from_paths(paths, now=NOW)
+    cases = [c for r in engine.pack.rules for c in r.tests]
+    for case in cases:
+        for findings in (list(case.findings), *PREFILTER_FINDINGS):
+            expected = whole_matches(engine.pack, case.event, findings)
+            assert [r.id for r in engine.matching_rules(case.event, findings)] == expected, case.name
+    assert any(whole_matches(engine.pack, c.event, list(c.findings)) for c in cases)
+
+
+def test_prefilter_bounds(tmp_path: Path) -> None:
+    from detectors.rules.prefilter import KINDS, event_kinds, needs_finding, residual
+
+    def condition(match: str) -> Any:
+        return RuleEngine.from_paths([make_pack(tmp_path, rule_yaml(match))], now=NOW).pack.rules[0].condition
+
+    assert event_kinds(condition("{field: kind, in: [prompt, completion]}")) == {"prompt", "completion"}
+    assert event_kinds(condition("{field: kind, not_in: [prompt]}")) == set(KINDS) - {"prompt"}
+    assert event_kinds(condition("[{field: kind, regex: '^tool_'}, {field: kind, not_equals: tool_call}]")) == {"tool_result"}
+    assert event_kinds(condition("{any: [{field: kind, equals: prompt}, {field: kind, equals: retrieval}]}")) == {"prompt", "retrieval"}
+    for unbounded in ("{any: [{field: kind, equals: prompt}, {field: app, equals: bot}]}", "{not: {field: kind, equals: prompt}}",
+                      "{field: kind, exists: true}", "{field: app, equals: bot}"):
+        assert event_kinds(condition(unbounded)) is None, unbounded
+    assert needs_finding(condition("[{field: app, equals: bot}, {field: findings.category, equals: secret_leak}]"))
+    assert needs_finding(condition("{any: [{field: findings.score, gt: 0.5}, {any_finding: {field: mode, equals: alert}}]}"))
+    assert not needs_finding(condition("{any: [{field: findings.score, gt: 0.5}, {field: app, equals: bot}]}"))
+    assert not needs_finding(condition("{not: {field: findings.category, equals: secret_leak}}"))
+    # residual: the kind tests known to hold are dropped, nothing else
+    both = condition("[{field: kind, in: [prompt, completion]}, {field: app, equals: bot}]")
+    assert residual(both, "prompt") is both.children[1]
+    assert residual(condition("{field: kind, equals: prompt}"), "prompt") is None
+    three = condition("[{field: kind, equals: prompt}, {field: app, equals: bot}, {field: env, equals: prod}]")
+    assert residual(three, "prompt").children == three.children[1:]
+    assert residual(three, "completion") is three
+
+
+def test_unusual_kind_gets_every_rule() -> None:
+    from schemas.event import EventKind
+
+    engine = RuleEngine.from_paths([Path(__file__).parents[1] / "infra" / "rules"], now=NOW)
+    ev = event(kind="prompt", app="example-support-bot", model={"name": "gpt-4-32k"})
+    odd = ev.model_copy(update={"kind": EventKind.prompt})  # an enum member, not the plain str validation yields
+    assert type(odd.kind) is not str
+    assert engine._index.candidates(odd.kind, False) == engine._index.candidates(None, False)  # every rule, whole
+    assert [r.id for r in engine.matching_rules(odd)] == whole_matches(engine.pack, odd, []) == ["model.unapproved"]
+    assert [f.rule_id for f in engine.evaluate(odd, now=NOW)] == [f.rule_id for f in engine.evaluate(ev, now=NOW)]
+
+
+def test_policy_version_follows_the_pack() -> None:
+    shipped = load_pack([Path(__file__).parents[1] / "infra" / "rules"], now=NOW)
+    fixture = load_pack([FIXTURES / "good"], now=NOW)
+    engine = RuleEngine(shipped)
+    assert engine.policy_version == shipped.policy_version
+    engine.pack = fixture
+    assert engine.policy_version == fixture.policy_version
+    ev = event(kind="prompt", app="bot", actor={"user_id": "u", "roles": ["admin"]})
+    assert [(f.rule_id, f.policy_version) for f in engine.evaluate(ev, now=NOW)] == [("actor.admin_prompt", fixture.policy_version)]

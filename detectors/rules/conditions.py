@@ -99,17 +99,22 @@ class Leaf:
         return self.test if self.param is None else self.param.test_for(ctx.event)
 
     def holds(self, ctx: Ctx, finding: FindingView | None = None) -> bool:
-        value = self._values(ctx, finding)
+        # The hot path of every rule: ``_values``/``_test`` inlined, no generator per call.
+        spec = self.field
+        value = spec.get(finding if self.finding_scope else ctx.event)
         if self.op == "exists":
             present = value is not None and value != ()
             return present is self.operand
         if value is None:
             return False
-        test = self._test(ctx)
+        test = self.test if self.param is None else self.param.test_for(ctx.event)
         if test is None:
             return False
-        if self.field.multi:
-            return any(test(v) for v in value)  # type: ignore[union-attr]
+        if spec.multi:
+            for v in value:  # type: ignore[union-attr]
+                if test(v):
+                    return True
+            return False
         return test(value)
 
     def describe(self) -> str:
@@ -143,7 +148,10 @@ class All:
     pos: Pos
 
     def holds(self, ctx: Ctx, finding: FindingView | None = None) -> bool:
-        return all(c.holds(ctx, finding) for c in self.children)
+        for c in self.children:  # a loop, not all(genexpr): no generator object per call
+            if not c.holds(ctx, finding):
+                return False
+        return True
 
     def describe(self) -> str:
         return "all(" + "; ".join(c.describe() for c in self.children) + ")"
@@ -162,7 +170,10 @@ class Any_:
     pos: Pos
 
     def holds(self, ctx: Ctx, finding: FindingView | None = None) -> bool:
-        return any(c.holds(ctx, finding) for c in self.children)
+        for c in self.children:  # a loop, not any(genexpr): no generator object per call
+            if c.holds(ctx, finding):
+                return True
+        return False
 
     def describe(self) -> str:
         return "any(" + "; ".join(c.describe() for c in self.children) + ")"
@@ -202,7 +213,10 @@ class AnyFinding:
 
     def holds(self, ctx: Ctx, finding: FindingView | None = None) -> bool:
         child = self.child
-        return any(child.holds(ctx, f) for f in ctx.findings)
+        for f in ctx.findings:  # a loop, not any(genexpr): no generator object per call
+            if child.holds(ctx, f):
+                return True
+        return False
 
     def describe(self) -> str:
         return f"any_finding({self.child.describe()})"

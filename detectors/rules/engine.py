@@ -20,7 +20,8 @@ For every rule whose condition holds:
   values, and ``policy_version`` of the pack.
 
 The engine is pure: no I/O after loading, deterministic for a given (event, findings, now). Its only
-mutable attribute is ``stats`` (counters for metrics).
+mutable attribute is ``stats`` (counters for metrics). Per event it walks only the rules that can match
+an event of that kind (with or without findings): ``detectors.rules.prefilter``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from detectors.rules.conditions import Ctx, Explanation
 from detectors.rules.fields import FindingView
 from detectors.rules.loader import load_pack
 from detectors.rules.model import LEVEL_SCORE, MODE_RANK, Rule, RuleException, RulePack
+from detectors.rules.prefilter import RuleIndex, whole
 from schemas.event import Event
 from schemas.finding import Finding
 
@@ -73,6 +75,17 @@ class RuleEngine:
         self.pack = pack
         self.stats: Counter[str] = Counter()
 
+    @property
+    def pack(self) -> RulePack:
+        return self._pack
+
+    @pack.setter
+    def pack(self, pack: RulePack) -> None:
+        """Setting a pack (re)builds what is derived from it: the rule index and the policy version."""
+        self._pack = pack
+        self._index = RuleIndex.build(pack.rules)
+        self._policy_version = pack.policy_version
+
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path], *, now: datetime | None = None) -> "RuleEngine":
         """Load and compile rule files; raises ``RuleLoadError`` (every error with file:line:col)."""
@@ -80,14 +93,16 @@ class RuleEngine:
 
     @property
     def policy_version(self) -> str:
-        return self.pack.policy_version
+        """The pack's ``policy_version``, computed once per pack (findings and the pipeline read it often)."""
+        return self._policy_version
 
     # -- evaluation -------------------------------------------------------------------------------
 
     def matching_rules(self, event: Event, findings: Sequence[Finding | FindingView] = ()) -> list[Rule]:
         """Rules whose condition holds (no modes, no exceptions): for tests and what-if tooling."""
         ctx = self._ctx(event, findings)
-        return [r for r in self.pack.rules if r.condition.holds(ctx)]
+        return [rule for rule, check in self._index.candidates(event.kind, bool(ctx.findings))
+                if check is None or check.holds(ctx)]
 
     def evaluate(self, event: Event, findings: Sequence[Finding | FindingView] = (), *, now: datetime | None = None,
                  include_learn: bool = False, rules: Sequence[Rule] | None = None) -> list[Finding]:
@@ -103,8 +118,9 @@ class RuleEngine:
         stats = self.stats
         stats["events"] += 1
         out: list[Finding] = []
-        for rule in self.pack.rules if rules is None else rules:
-            if not rule.condition.holds(ctx):
+        candidates = self._index.candidates(event.kind, bool(ctx.findings)) if rules is None else whole(rules)
+        for rule, check in candidates:
+            if check is not None and not check.holds(ctx):
                 continue
             stats["matches"] += 1
             stats[f"match:{rule.id}"] += 1
@@ -121,6 +137,8 @@ class RuleEngine:
 
     @staticmethod
     def _ctx(event: Event, findings: Sequence[Finding | FindingView]) -> Ctx:
+        if not findings:  # most events: no generator, no tuple
+            return Ctx(event)
         views = tuple(FindingView.of(f) for f in findings
                       if not (isinstance(f, Finding) and f.detector == DETECTOR))
         return Ctx(event, views)
@@ -158,7 +176,7 @@ class RuleEngine:
         tags = list(rule.tags)
         summary: dict[str, Any] = {
             "kind": "rule", "rule_id": rule.id, "source": rule.source, "rule_digest": rule.digest[:16],
-            "mode": mode, "app_mode": app_mode, "rule_mode": rule_mode, "policy_version": self.pack.policy_version,
+            "mode": mode, "app_mode": app_mode, "rule_mode": rule_mode, "policy_version": self._policy_version,
         }
         evidence: list[dict[str, Any]] = [summary, *explanation.conditions]
         final_mode = mode
@@ -177,7 +195,7 @@ class RuleEngine:
             event_id=event.event_id, session_id=event.session_id, app=event.app, agent=event.agent,
             user_id=event.actor.user_id if event.actor is not None else None, title=rule.title,
             rationale=self._rationale(rule, ctx, explanation, mode, app_mode, rule_mode, active, expired),
-            evidence=evidence, tags=list(dict.fromkeys(tags)), mode=final_mode, policy_version=self.pack.policy_version,
+            evidence=evidence, tags=list(dict.fromkeys(tags)), mode=final_mode, policy_version=self._policy_version,
         )
 
     def _rationale(self, rule: Rule, ctx: Ctx, explanation: Explanation, mode: str, app_mode: str, rule_mode: str,

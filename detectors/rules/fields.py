@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from detectors.rules.operators import registry
@@ -78,7 +79,7 @@ def _value(item: Any) -> str:
 
 
 def _attr(name: str) -> Callable[[Any], Any]:
-    return lambda obj: getattr(obj, name)
+    return attrgetter(name)  # getattr(obj, name), in C: read once per finding per condition
 
 
 FINDING_FIELDS: Mapping[str, FieldSpec] = registry((
@@ -113,10 +114,15 @@ def _roles(event: Event) -> Any:
 
 def _docs(name: str) -> Callable[[Event], Any]:
     def get(event: Event) -> Any:
-        if event.retrieval is None:
+        retrieval = event.retrieval
+        if retrieval is None:
             return None
-        values = tuple(v for d in event.retrieval.documents if (v := getattr(d, name, None)) is not None)
-        return values or None
+        values = []
+        for doc in retrieval.documents:  # a loop, not a genexpr: this runs for every retrieval event
+            v = getattr(doc, name, None)
+            if v is not None:
+                values.append(v)
+        return tuple(values) or None
     return get
 
 
@@ -130,7 +136,7 @@ def _chars(event: Event) -> Any:
 
 
 def _top(name: str) -> Callable[[Event], Any]:
-    return lambda event: getattr(event, name)
+    return attrgetter(name)  # getattr(event, name), in C (names here have no dots)
 
 
 _EVENT_LIST: tuple[FieldSpec, ...] = (

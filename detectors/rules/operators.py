@@ -22,6 +22,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 MATCH_MODES = ("exact", "glob", "prefix", "host")
 MAX_REGEX_CHARS = 512
 MAX_REGEX_INPUT = 65_536
+HOST_CACHE = 4096  # distinct endpoint strings remembered by normalize_host (a pack sees few)
 # a group holding a repeat, itself repeated without bound: (a+)+, (\w+\s?)*, (?:x*y){2,}
 NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\})")
 
@@ -91,8 +93,12 @@ def is_number(value: object) -> bool:
 # -- matchers for equals / in -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=HOST_CACHE)
 def normalize_host(value: str) -> str:
-    """``https://API.example.com:443/v1`` → ``api.example.com``; a bare host stays itself."""
+    """``https://API.example.com:443/v1`` → ``api.example.com``; a bare host stays itself.
+
+    Cached (bounded): ``urlsplit`` dominates a host test, and events repeat the same few endpoints.
+    """
     text = value.strip()
     try:
         host = urlsplit(text if "://" in text else "//" + text).hostname

@@ -3,8 +3,10 @@ hands each batch to the processor and commits the batch's offsets only after it 
 
 It runs as a task of the Faust worker (same process, web views, lifecycle and producer), so a crash
 at any point replays at most the uncommitted batches, which the idempotent sinks absorb. When the
-behavioural state is on, it is saved after commits with the offsets it covers, and on assignment each
-partition is rewound to the saved offset so the restored state sees every event exactly once.
+behavioural layer is on (in its own process, ``streams.behavior_process``), a batch is committed once
+its behavioural findings are published too — one batch later — and the state is saved with the
+offsets it covers; on assignment each partition is rewound to the saved offset so the restored state
+sees every event exactly once.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from schemas.settings import Settings
 from streams import changelog
 from streams.agents.ingest import IngestProcessor
+from streams.behavior_process import BehaviorProcess
 from streams.ingest import RawMessage, now_utc
-from streams.state import BehaviorStore
 
 log = logging.getLogger("aiwatch.ingest")
 
@@ -36,7 +38,7 @@ def offsets_of(fetched: dict[TopicPartition, list]) -> dict[TopicPartition, int]
 class RewindToState(ConsumerRebalanceListener):
     """On assignment, start a partition at the offset the saved behavioural state covers, if earlier."""
 
-    def __init__(self, consumer: AIOKafkaConsumer, state: BehaviorStore) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, state: BehaviorProcess) -> None:
         self._consumer, self._state = consumer, state
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -66,7 +68,7 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         heartbeat_interval_ms=max(int(settings.kafka_session_timeout_s * 250), 500),
         **settings.kafka_client_options(),
     )
-    state = processor.state
+    state = processor.behavior
     if state is not None:
         consumer.subscribe([settings.topic_events], listener=RewindToState(consumer, state))
     else:
@@ -89,23 +91,29 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
             log.error("state changelog not published (%s); the local store is up to date", exc)
 
     async def save(force: bool = False) -> None:
-        """Save locally when due; every ``state_changelog_seconds`` also publish the snapshot to the
-        changelog in the background (one publish in flight). A restore from an older changelog snapshot
-        is still exact: it rewinds to that snapshot's offsets and replays the events since."""
+        """Save locally when due (the child decides); every ``state_changelog_seconds`` also publish the
+        snapshot to the changelog in the background (one publish in flight). A restore from an older
+        changelog snapshot is still exact: it rewinds to that snapshot's offsets and replays the events
+        since. Only a save that feeds the changelog is waited for; the others run in the child."""
         nonlocal publishing, last_published
         assert state is not None and producer is not None
-        blob = state.maybe_save(force=force)
-        if blob is None or (not force and time.monotonic() - last_published < settings.state_changelog_seconds):
+        due = force or time.monotonic() - last_published >= settings.state_changelog_seconds
+        if due and not force and publishing is not None and not publishing.done():
+            due = False
+        if not due:
+            state.request("save", (False, False)).add_done_callback(_report)
+            return
+        answer = await state.save(force=force, want_blob=True)
+        if answer["blob"] is None:
             return
         last_published = time.monotonic()
         if publishing is not None and not publishing.done():
-            if not force:
-                return
             await publishing
-        publishing = asyncio.create_task(publish(blob, state.generation))
+        publishing = asyncio.create_task(publish(answer["blob"], answer["generation"]))
         if force:
             await publishing
 
+    held: dict[TopicPartition, int] = {}  # offsets of the batch whose behavioural findings are in flight
     last_snapshot = time.monotonic()
     try:
         while not stopping.is_set():
@@ -117,22 +125,42 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
                     RawMessage(tp.topic, tp.partition, m.offset, m.key, m.value)
                     for tp, records in fetched.items() for m in records
                 ]
-                await processor.process(messages)
-                await consumer.commit(offsets_of(fetched))
+                await processor.process(messages)  # publishes the previous batch's behavioural findings too
+                done, held = (held, offsets_of(fetched)) if processor.pending else ({**held, **offsets_of(fetched)}, {})
+                if done:
+                    await consumer.commit(done)
             else:
+                if held:
+                    await processor.drain()
+                    await consumer.commit(held)
+                    held = {}
                 await processor.send_rollups()  # windows end on a quiet stream too
             if state is not None:
                 await save()
                 if time.monotonic() - last_snapshot >= settings.baseline_snapshot_seconds:
                     last_snapshot = time.monotonic()
-                    await processor.snapshot_baselines(state.pipeline.snapshot(now_utc()))
+                    await processor.snapshot_baselines(await state.snapshot(now_utc()))
+            processor.release()
     finally:
+        try:
+            if held:
+                await processor.drain()
+                await consumer.commit(held)
+        except Exception as exc:  # noqa: BLE001 - replayed after the restart instead
+            log.error("last batch not committed at stop (%s); it is replayed at the next start", exc)
         try:
             await processor.send_rollups(everything=True)  # what was throttled is still reported at stop
         except Exception as exc:  # noqa: BLE001 - stopping goes on; the throttled findings are stored
             log.error("rollup alerts not sent at stop (%s)", exc)
         if state is not None:
             await save(force=True)
+            await state.stop()
         if producer is not None:
             await producer.stop()
         await consumer.stop()  # leaves the group at once, so a restart does not wait for a session timeout
+
+
+def _report(future: asyncio.Future) -> None:
+    """A background state save that failed is logged; the next one retries."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("behavioural state not saved (%s); retried at the next save", future.exception())

@@ -35,7 +35,7 @@ from streams.ingest import Batch, RawMessage, now_utc, triage
 from streams.ocsf import rollup_to_ocsf, to_ocsf
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.rows import alert_row, finding_row
-from streams.state import BehaviorStore
+from streams.behavior_process import BehaviorProcess, Item
 from streams.throttle import THROTTLED_TAG, Rollup, Throttle
 
 log = logging.getLogger("aiwatch.ingest")
@@ -52,12 +52,16 @@ class IngestProcessor:
     alerts_topic: faust.TopicT
     executor: Executor
     detection: Detection | None = None
-    state: BehaviorStore | None = None  # behavioural state and the offsets it covers (batch mode)
+    behavior: BehaviorProcess | None = None  # the behavioural layer's process (batch mode)
     throttle: Throttle = field(default_factory=Throttle)
     redactor: Redactor | None = None  # secrets (and PII) replaced in the stored copy of each event
+    _prepared: tuple[list[Event], list[Item]] | None = field(default=None, init=False, repr=False)
+    _inflight: tuple[list[Event], asyncio.Future] | None = field(default=None, init=False, repr=False)
 
     async def process(self, messages: list[RawMessage]) -> None:
-        """One batch, end to end; returns when all of it is stored and published."""
+        """One batch, end to end; returns when all of it is stored and published — except its behavioural
+        findings when the layer runs in its own process: those follow after the next batch (``release``,
+        ``drain``), so the child works while this thread moves on."""
         started = time.perf_counter()
         batch = triage(messages, self.settings.max_event_bytes, self.redactor)
         await self._dead_letter(batch)
@@ -65,10 +69,32 @@ class IngestProcessor:
         await asyncio.sleep(0)  # let the insert start in the writer thread; detection overlaps with it
         pairs = self._findings(batch) if self.detection is not None and batch.events else []
         await store
+        pairs += await self._collect()
         if pairs:
             await self._publish(pairs)
         await self.send_rollups()
         metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    @property
+    def pending(self) -> bool:
+        """Whether behavioural findings of a processed batch are still to come."""
+        return self._prepared is not None or self._inflight is not None
+
+    def release(self) -> None:
+        """Hand the last processed batch to the behavioural process. Called after the commit and the state
+        save that cover the batches before it, so a saved state never holds events whose findings are
+        not published yet."""
+        if self._prepared is not None and self.behavior is not None:
+            events, items = self._prepared
+            self._inflight = (events, self.behavior.submit(items))
+        self._prepared = None
+
+    async def drain(self) -> None:
+        """Publish the behavioural findings still to come (a quiet stream, a stop)."""
+        self.release()
+        pairs = await self._collect()
+        if pairs:
+            await self._publish(pairs)
 
     async def faust_agent(self, stream: faust.StreamT) -> AsyncIterator[None]:
         """The ``faust`` feeder: ``take_events`` acks each batch after this body has returned."""
@@ -103,26 +129,46 @@ class IngestProcessor:
             metrics.dlq_written.inc(new)
 
     def _findings(self, batch: Batch) -> list[tuple[Event, Finding]]:
+        """Content and rule findings of a batch; with a behavioural process, its share is prepared."""
         assert self.detection is not None
         now = now_utc()
         out: list[tuple[Event, Finding]] = []
         before = self.detection.stats["held_back_learn"]
-        state = self.state
+        items: list[Item] = []
         try:
             classified = self.detection.classify(batch.events)
         except Exception:  # noqa: BLE001 - a model failure must not stop the other detectors
             metrics.detect_errors.inc()
             log.exception("classifier failed on a batch of %d events", len(batch.events))
             classified = [[] for _ in batch.events]
-        for event, extra, (topic, partition, offset) in zip(batch.events, classified, batch.positions):
-            fresh = state is None or state.wants(topic, partition, offset)
+        for event, raw, extra, (topic, partition, offset) in zip(batch.events, batch.raw, classified,
+                                                                 batch.positions):
+            score = 0.0
             try:
-                out.extend((event, f) for f in self.detection.process(event, now=now, behavior=fresh, extra=extra))
+                found, score = self.detection.process_content(event, now=now, extra=extra)
+                out.extend((event, f) for f in found)
             except Exception:  # noqa: BLE001 - a detector bug must not stop ingestion; the event is stored
                 metrics.detect_errors.inc()
                 log.exception("detection failed on event %s", event.event_id)
-            if state is not None:
-                state.advance(topic, partition, offset)
+            items.append(Item(raw, topic, partition, offset, score))
+        metrics.held_back.inc(self.detection.stats["held_back_learn"] - before)
+        if self.behavior is not None:
+            self._prepared = (list(batch.events), items)
+        return out
+
+    async def _collect(self) -> list[tuple[Event, Finding]]:
+        """The behavioural findings of the batch in flight, surfaced like content findings."""
+        if self._inflight is None:
+            return []
+        assert self.detection is not None
+        events, future = self._inflight
+        self._inflight = None
+        answer = await future
+        if answer["errors"]:
+            metrics.detect_errors.inc(answer["errors"])
+        before = self.detection.stats["held_back_learn"]
+        out = [(events[i], f) for i, found in answer["findings"]
+               for f in self.detection.surface(events[i].app, found)]
         metrics.held_back.inc(self.detection.stats["held_back_learn"] - before)
         return out
 

@@ -1,0 +1,222 @@
+"""The behavioural layer in a process of its own, beside the worker's ingest loop.
+
+Sessions, baselines and drift were half of the worker's main thread: with them in line, one Python
+thread did everything and the second core sat idle. Here a child process owns the behavioural state
+(``streams.state.BehaviorStore``: the pipeline and the offsets it covers) and the worker's main
+thread only ships it each batch — the raw bytes of the valid events, already validated, plus the
+injection score the content detectors gave each one — and collects the findings one batch later,
+while it works on the next batch. The child also writes the state snapshots, so the ~20 MB pickle
+no longer stalls ingestion.
+
+Protocol: pickled ``(op, payload)`` requests over one pipe, answered strictly in order, one answer
+per request (``("ok", value)`` or ``("error", text)``). The child starts by announcing the state it
+restored. It exits when the pipe closes, so a worker killed with SIGKILL leaves no child behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("aiwatch.behavior")
+
+START_TIMEOUT_S = 180.0
+NO_LIMIT = 1 << 62  # the worker validated the bytes already, size limit included
+
+
+@dataclass(frozen=True)
+class Item:
+    """One valid event for the behavioural layer: its bytes, where it came from, its injection score."""
+
+    raw: bytes
+    topic: str
+    partition: int
+    offset: int
+    injection_score: float
+
+
+# -- child side ----------------------------------------------------------------------------------------
+
+
+def serve(conn: Connection, path: str, save_seconds: float, changelog_blob: bytes | None) -> None:
+    """The child's main loop (the target of the spawned process)."""
+    from streams.state import BehaviorStore
+
+    logging.basicConfig(level=os.environ.get("AIWATCH_WORKER_LOG_LEVEL", "WARNING"))
+    store = BehaviorStore.open(Path(path), save_seconds=save_seconds,
+                               changelog=(lambda: changelog_blob) if changelog_blob else None)
+    conn.send(("ok", {"source": store.source, "generation": store.generation,
+                      "restored_from": dict(store.restored_from), "stats": store.pipeline.stats()}))
+    saver = Saver(store)
+    handlers: dict[str, Callable[[Any], Any]] = {
+        "batch": lambda items: _batch(store, items),
+        "save": lambda args: saver.save(*args),
+        "snapshot": lambda ts: store.pipeline.snapshot(ts),
+    }
+    while True:
+        try:
+            op, payload = conn.recv()
+        except (EOFError, OSError):
+            saver.reap(wait=True)
+            return  # the worker is gone
+        if op == "stop":  # the worker saved the state just before
+            saver.reap(wait=True)
+            conn.send(("ok", None))
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", handlers[op](payload))
+        except Exception as exc:  # noqa: BLE001 - reported to the worker, which decides
+            log.exception("behavioural process: %s failed", op)
+            answer = ("error", f"{op}: {type(exc).__name__}: {exc}")
+        conn.send(answer)
+
+
+def _batch(store: Any, items: Sequence[Item]) -> dict[str, Any]:
+    """Feed each event the state has not seen; findings by position in ``items``."""
+    from schemas.parse import parse_event
+
+    found: list[tuple[int, list[Any]]] = []
+    errors = 0
+    pipeline = store.pipeline
+    for i, item in enumerate(items):
+        if store.wants(item.topic, item.partition, item.offset):
+            try:
+                event = parse_event(item.raw, max_bytes=NO_LIMIT)
+                findings = pipeline.process(event, signals={"injection_score": item.injection_score})
+            except Exception:  # noqa: BLE001 - one bad event must not stop the layer; counted by the worker
+                errors += 1
+                log.exception("behavioural layer failed on %s/%s/%s", item.topic, item.partition, item.offset)
+                findings = []
+            if findings:
+                found.append((i, findings))
+        store.advance(item.topic, item.partition, item.offset)
+    return {"findings": found, "errors": errors, "stats": pipeline.stats()}
+
+
+class Saver:
+    """State saves in the child: in a forked copy when only the local file is wanted (the layer goes on
+    at once), in line when the worker needs the bytes (changelog) or it is the last save (stop)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.pid: int | None = None  # a forked copy still writing
+
+    def save(self, force: bool, want_blob: bool) -> dict[str, Any]:
+        store = self.store
+        if force or want_blob:
+            self.reap(wait=True)
+            blob = store.maybe_save(force=force)
+        else:
+            blob = None
+            if store.due() and self.reap(wait=False):
+                self.pid = store.save_in_background()
+        return {"saved": blob is not None, "generation": store.generation, "blob": blob if want_blob else None}
+
+    def reap(self, wait: bool) -> bool:
+        """Whether no forked copy is writing any more (waiting for it with ``wait``)."""
+        if self.pid is None:
+            return True
+        pid, status = os.waitpid(self.pid, 0 if wait else os.WNOHANG)
+        if pid == 0:
+            return False
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("behavioural state: a background save failed (exit %s); the next save retries",
+                      os.waitstatus_to_exitcode(status))
+        self.pid = None
+        return True
+
+
+# -- worker side ---------------------------------------------------------------------------------------
+
+
+class BehaviorProcessError(RuntimeError):
+    """The behavioural process failed or exited: the worker stops rather than run without its state."""
+
+
+class BehaviorProcess:
+    """The worker's handle on the child: requests go out at once, answers come back as futures, in order."""
+
+    def __init__(self, path: Path, save_seconds: float = 30.0, changelog_blob: bytes | None = None) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, event-looped parent
+        self._conn, child = ctx.Pipe(duplex=True)
+        self._proc = ctx.Process(target=serve, args=(child, str(path), save_seconds, changelog_blob),
+                                 name="aiwatch-behavior", daemon=True)
+        self._proc.start()
+        child.close()
+        if not self._conn.poll(START_TIMEOUT_S):
+            self._proc.kill()
+            raise BehaviorProcessError(f"behavioural process did not start in {START_TIMEOUT_S:.0f}s")
+        ready = self._answer()
+        self.source: str = ready["source"]
+        self.generation: int = ready["generation"]
+        self.restored_from: dict[tuple[str, int], int] = ready["restored_from"]
+        self.stats: Mapping[str, int] = ready["stats"]
+        self._receiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-behavior-rx")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def request(self, op: str, payload: Any = None) -> asyncio.Future:
+        """Send now; the future resolves with the answer (one receiver thread keeps answers in order)."""
+        try:
+            self._conn.send((op, payload))
+        except (OSError, ValueError) as exc:
+            raise BehaviorProcessError(f"behavioural process is gone ({self._exit()}): {exc}") from None
+        return asyncio.get_running_loop().run_in_executor(self._receiver, self._answer)
+
+    def submit(self, items: Sequence[Item]) -> asyncio.Future:
+        """One batch to the layer; the future resolves with ``{"findings": [(index, [Finding])], "errors": n}``."""
+        future = self.request("batch", list(items))
+        future.add_done_callback(self._keep_stats)
+        return future
+
+    def _keep_stats(self, future: asyncio.Future) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.stats = future.result()["stats"]
+
+    async def save(self, force: bool = False, want_blob: bool = False) -> dict[str, Any]:
+        answer = await self.request("save", (force, want_blob))
+        self.generation = answer["generation"]
+        return answer
+
+    async def snapshot(self, ts: datetime) -> list[dict[str, Any]]:
+        return await self.request("snapshot", ts)
+
+    async def stop(self, timeout: float = 60.0) -> None:
+        """End the child (after the worker's last ``save(force=True)``)."""
+        try:
+            if self._proc.is_alive():
+                await asyncio.wait_for(self.request("stop"), timeout)
+        except (BehaviorProcessError, asyncio.TimeoutError) as exc:
+            log.error("behavioural process did not stop cleanly (%s)", exc)
+        finally:
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._receiver.shutdown(wait=False)
+            self._conn.close()
+
+    def _answer(self) -> Any:
+        try:
+            status, value = self._conn.recv()
+        except (EOFError, OSError):
+            self._proc.join(1)
+            raise BehaviorProcessError(f"behavioural process is gone ({self._exit()})") from None
+        if status != "ok":
+            raise BehaviorProcessError(value)
+        return value
+
+    def _exit(self) -> str:
+        code = self._proc.exitcode
+        return "still running" if code is None else f"exit code {code}"
+

@@ -1,0 +1,188 @@
+"""The behavioural layer in its own process (``streams.behavior_process``): a real spawned child, the
+same findings as the layer in line, state saved and restored by the child, bad input counted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from detectors.behavior.pipeline import BehaviorPipeline
+from schemas import Event
+from streams.behavior_process import BehaviorProcess, BehaviorProcessError, Item
+
+FIXTURES = Path(__file__).parent / "fixtures" / "behavior"
+
+
+def session_events(name: str, session: str) -> list[bytes]:
+    spec = json.loads((FIXTURES / f"{name}.json").read_text())
+    start = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+    return [orjson.dumps({"schema": "aiwatch.event/1", "event_id": f"{session}-{n}", "app": "mail-agent",
+                          "session_id": session, "actor": {"user_id": "u-7"},
+                          "ts": (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **step})
+            for n, step in enumerate(spec["events"])]
+
+
+def items(raws: list[bytes], first_offset: int = 0, score: float = 0.0) -> list[Item]:
+    return [Item(raw, "events", 0, first_offset + n, score) for n, raw in enumerate(raws)]
+
+
+def keys(findings: list) -> list[tuple[str, str, str]]:
+    return sorted((f.event_id, f.rule_id, f.category) for f in findings)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_same_findings_as_the_layer_in_line(tmp_path: Path) -> None:
+    raws = session_events("hijack_tool_result", "s-1")
+    pipeline = BehaviorPipeline()
+    inline = [f for raw in raws for f in pipeline.process(Event.model_validate_json(raw))]
+
+    async def remote() -> tuple[dict, dict]:
+        child = BehaviorProcess(tmp_path / "state.pkl")
+        try:
+            answer = await child.submit(items(raws))
+            return answer, dict(child.stats)
+        finally:
+            await child.stop()
+
+    answer, stats = run(remote())
+    found = [f for _, fs in answer["findings"] for f in fs]
+    assert keys(found) == keys(inline)
+    assert any(f.category in ("goal_hijack", "exfiltration") for f in found)
+    by_index = {i: fs for i, fs in answer["findings"]}
+    for i, fs in by_index.items():  # each finding comes back at the position of its event
+        assert {f.event_id for f in fs} == {f"s-1-{i}"}
+    assert answer["errors"] == 0 and stats["session.open"] == 1
+
+
+def test_state_is_saved_by_the_child_and_restored_with_its_offsets(tmp_path: Path) -> None:
+    raws = session_events("hijack_tool_result", "s-2")
+    before, after = raws[:3], raws[3:]
+    path = tmp_path / "state.pkl"
+
+    async def first() -> dict:
+        child = BehaviorProcess(path)
+        try:
+            assert child.source == "new"
+            await child.submit(items(before))
+            return await child.save(force=True, want_blob=True)
+        finally:
+            await child.stop()
+
+    saved = run(first())
+    assert saved["saved"] and saved["blob"] and path.exists()
+
+    async def second() -> tuple[BehaviorProcess, dict, dict]:
+        child = BehaviorProcess(path)
+        try:
+            replayed = await child.submit(items(before))  # redelivered after a restart: already in the state
+            fresh = await child.submit(items(after, first_offset=3))
+            return child, replayed, fresh
+        finally:
+            await child.stop()
+
+    child, replayed, fresh = run(second())
+    assert child.source == "local" and child.restored_from == {("events", 0): 3}
+    assert replayed["findings"] == []
+    hijacks = [f for _, fs in fresh["findings"] for f in fs if f.category in ("goal_hijack", "exfiltration")]
+    assert hijacks, "the action after the restart is judged with the tool result read before it"
+
+
+def test_changelog_snapshot_is_used_without_a_local_file(tmp_path: Path) -> None:
+    raws = session_events("hijack_tool_result", "s-3")
+
+    async def snapshot() -> bytes:
+        child = BehaviorProcess(tmp_path / "a.pkl")
+        try:
+            await child.submit(items(raws[:3]))
+            return (await child.save(force=True, want_blob=True))["blob"]
+        finally:
+            await child.stop()
+
+    blob = run(snapshot())
+
+    async def restore() -> BehaviorProcess:
+        child = BehaviorProcess(tmp_path / "b.pkl", changelog_blob=blob)
+        await child.stop()
+        return child
+
+    child = run(restore())
+    assert child.source == "changelog" and child.restored_from == {("events", 0): 3}
+
+
+def test_an_event_that_breaks_the_layer_is_counted_and_the_next_ones_go_on(tmp_path: Path) -> None:
+    raws = session_events("hijack_tool_result", "s-4")
+
+    async def go() -> tuple[dict, dict, list]:
+        child = BehaviorProcess(tmp_path / "state.pkl")
+        try:
+            bad = await child.submit([Item(b"{not json", "events", 0, 0, 0.0)])
+            good = await child.submit(items(raws, first_offset=1))
+            rows = await child.snapshot(datetime.now(timezone.utc))
+            return bad, good, rows
+        finally:
+            await child.stop()
+
+    bad, good, rows = run(go())
+    assert bad["errors"] == 1 and bad["findings"] == []
+    assert good["errors"] == 0 and good["findings"]
+    assert rows and {"detector", "entity"} <= set(rows[0])
+
+
+def test_child_exits_when_the_worker_goes_away(tmp_path: Path) -> None:
+    child = BehaviorProcess(tmp_path / "state.pkl")
+    proc = child._proc  # noqa: SLF001 - the test watches the real process
+    child._conn.close()  # what the kernel does to a worker killed with SIGKILL
+    deadline = time.monotonic() + 30
+    while proc.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not proc.is_alive() and proc.exitcode == 0
+
+
+def test_a_dead_child_is_a_clear_error(tmp_path: Path) -> None:
+    child = BehaviorProcess(tmp_path / "state.pkl")
+    child._proc.kill()  # noqa: SLF001
+    child._proc.join(10)  # noqa: SLF001
+
+    async def go() -> None:
+        await child.submit(items(session_events("hijack_tool_result", "s-5")))
+
+    with pytest.raises(BehaviorProcessError, match="behavioural process is gone"):
+        run(go())
+
+
+def test_periodic_save_is_written_by_a_forked_copy(tmp_path: Path) -> None:
+    """A due save that the worker does not wait for is written in the background, and restores exactly."""
+    raws = session_events("hijack_tool_result", "s-6")
+    path = tmp_path / "state.pkl"
+
+    async def go() -> tuple[dict, int | None]:
+        child = BehaviorProcess(path, save_seconds=0)
+        try:
+            await child.submit(items(raws[:3]))
+            answer = await child.save()  # due, no bytes wanted: forked
+            after = await child.submit(items(raws[3:], first_offset=3))  # the layer goes on meanwhile
+            return answer, len(after["findings"])
+        finally:
+            await child.stop()  # reaps the copy
+
+    answer, later = run(go())
+    assert answer["saved"] is False and answer["blob"] is None and answer["generation"] == 1
+    assert later, "the layer kept working while the copy wrote"
+
+    async def restore() -> BehaviorProcess:
+        child = BehaviorProcess(path)
+        await child.stop()
+        return child
+
+    restored = run(restore())
+    assert restored.source == "local" and restored.generation == 1
+    assert restored.restored_from == {("events", 0): 3}, "the snapshot is of the instant of the save"
