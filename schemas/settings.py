@@ -85,7 +85,8 @@ class Settings(BaseSettings):
         description="rule files or directories (JSON list in the environment); bad files stop the worker",
     )
     detect: bool = Field(default=True, description="run content detectors and rules in the worker")
-    behavior: bool = Field(default=True, description="run sessions, baselines and drift in the worker (batch mode)")
+    behavior: bool = Field(default=True, description="run sessions, baselines and drift in the worker "
+                                                     "(batch mode; in a child process of its own)")
     redact: Literal["secrets", "secrets+pii", "off"] = Field(
         default="secrets",
         description="values replaced (by detector id + sha256 prefix) in the stored copy of each event: secrets, "
