@@ -186,3 +186,19 @@ def test_periodic_save_is_written_by_a_forked_copy(tmp_path: Path) -> None:
     restored = run(restore())
     assert restored.source == "local" and restored.generation == 1
     assert restored.restored_from == {("events", 0): 3}, "the snapshot is of the instant of the save"
+
+
+def test_the_childs_parse_builds_the_event_the_worker_validated() -> None:
+    """The child parses with pydantic's JSON parser, the worker with orjson + validation: on every byte
+    string the worker accepts, the two must give the same Event."""
+    from collectors.synthetic import synthetic_events
+    from schemas.parse import parse_event
+
+    raws = [orjson.dumps(e) for e in synthetic_events(3000, seed=5)]
+    raws += session_events("hijack_tool_result", "s-7")
+    raws.append(b'{"schema":"aiwatch.event/1","event_id":"e1","ts":"2026-11-01T00:00:00+02:00","kind":"tool_call",'
+                b'"app":"a","app":"b","tool":{"name":"t","arguments":{"n":1e-7,"big":9007199254740993,'
+                b'"deep":[[{"x":null}]],"s":"\\u00e9\\ud83d\\ude00\\n"}},'
+                b'"usage":{"cost_usd":0.1000000000000000055511151231257827,"input_tokens":12}}')
+    for raw in raws:
+        assert Event.model_validate_json(raw) == parse_event(raw), raw[:120]
