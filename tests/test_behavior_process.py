@@ -202,3 +202,30 @@ def test_the_childs_parse_builds_the_event_the_worker_validated() -> None:
                 b'"usage":{"cost_usd":0.1000000000000000055511151231257827,"input_tokens":12}}')
     for raw in raws:
         assert Event.model_validate_json(raw) == parse_event(raw), raw[:120]
+    # Beyond 64 bits the two parsers differ (orjson: a float): the child takes the worker's path there.
+    huge = (b'{"schema":"aiwatch.event/1","event_id":"e2","ts":"2026-11-01T00:00:00Z","kind":"tool_call",'
+            b'"app":"a","session_id":"s-8","tool":{"name":"send_money","arguments":{"account":123456789012345678901}}}')
+    assert Event.model_validate_json(huge) != parse_event(huge)
+    seen = []
+
+    class Recorder:
+        def process(self, event: Event, signals: dict) -> list:
+            seen.append(event)
+            return []
+
+        def stats(self) -> dict:
+            return {}
+
+    class Store:
+        pipeline = Recorder()
+
+        def wants(self, *position: object) -> bool:
+            return True
+
+        def advance(self, *position: object) -> None:
+            return None
+
+    from streams.behavior_process import _batch
+
+    _batch(Store(), [Item(huge, "events", 0, 0, 0.0), *items(raws[:5], first_offset=1)])
+    assert seen[0] == parse_event(huge) and seen[1:] == [parse_event(r) for r in raws[:5]]
