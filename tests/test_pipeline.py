@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -338,3 +339,28 @@ def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path
                       "WHERE detector = 'time_of_day_by_identity' AND entity = 'u-7'", len(session), timeout=30)
     finally:
         proc.stop()
+
+
+def test_worker_stops_loudly_when_its_behavioural_process_dies(worker: WorkerProcess) -> None:
+    """Running on without the behavioural layer would be silent blindness: the worker exits non-zero with
+    the reason, for its supervisor to restart it from the saved state."""
+    import signal
+
+    children = [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
+                if _parent_pid(stat) == worker.proc.pid]
+    assert children, "the worker runs its behavioural layer in a child process"
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    produce(worker.bootstrap, worker.topics["events"], [orjson.dumps(e) for e in synthetic_events(20, seed=4)])
+    deadline = time.monotonic() + 60
+    while worker.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worker.proc.poll() not in (None, 0)
+    assert "behavioural process is gone" in worker.log_tail(200)
+
+
+def _parent_pid(stat: Path) -> int | None:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
