@@ -31,11 +31,11 @@ from detectors.redact import Redactor
 from schemas import Event, Finding
 from schemas.settings import Settings
 from streams import metrics
+from streams.behavior_process import BehaviorProcess, Item
 from streams.ingest import Batch, RawMessage, now_utc, triage
 from streams.ocsf import rollup_to_ocsf, to_ocsf
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.rows import alert_row, finding_row
-from streams.behavior_process import BehaviorProcess, Item
 from streams.throttle import THROTTLED_TAG, Rollup, Throttle
 
 log = logging.getLogger("aiwatch.ingest")
@@ -134,7 +134,7 @@ class IngestProcessor:
         now = now_utc()
         out: list[tuple[Event, Finding]] = []
         before = self.detection.stats["held_back_learn"]
-        items: list[Item] = []
+        items: list[Item] | None = [] if self.behavior is not None else None
         try:
             classified = self.detection.classify(batch.events)
         except Exception:  # noqa: BLE001 - a model failure must not stop the other detectors
@@ -150,9 +150,10 @@ class IngestProcessor:
             except Exception:  # noqa: BLE001 - a detector bug must not stop ingestion; the event is stored
                 metrics.detect_errors.inc()
                 log.exception("detection failed on event %s", event.event_id)
-            items.append(Item(raw, topic, partition, offset, score))
+            if items is not None:
+                items.append(Item(raw, topic, partition, offset, score))
         metrics.held_back.inc(self.detection.stats["held_back_learn"] - before)
-        if self.behavior is not None:
+        if items is not None:
             self._prepared = (list(batch.events), items)
         return out
 
