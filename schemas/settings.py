@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         default=4096, ge=256, le=65536,
         description="characters of one text the classifier reads (head and tail of longer ones)",
     )
+    behavior_restarts: int = Field(
+        default=3, ge=0, description="times per 10 minutes a dead behavioural process is restarted from its saved "
+                                     "state before the worker gives up and exits"
+    )
     state_save_seconds: float = Field(
         default=30.0, gt=0, description="how often the worker saves behavioural state with its offsets (local store)"
     )

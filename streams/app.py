@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
@@ -16,16 +15,16 @@ import faust
 from detectors.model_stage import ClassifierStage
 from detectors.pipeline import Detection
 from detectors.redact import Redactor
-from streams.throttle import Throttle
 from detectors.rules import RuleEngine
 from detectors.scan import ContentScanner, ScannerConfig
 from schemas.settings import Settings
-from streams import changelog, metrics
+from streams import metrics
 from streams.agents.batch_consumer import consume
 from streams.agents.ingest import IngestProcessor
+from streams.behavior_process import BehaviorProcess
 from streams.db import connect
 from streams.sinks.clickhouse import ClickHouseSink
-from streams.behavior_process import BehaviorProcess
+from streams.throttle import Throttle
 from streams.web import register_views
 
 
@@ -48,16 +47,6 @@ def build_detection(settings: Settings) -> Detection:
                                            canaries=tuple(settings.canaries)))
     classifier = ClassifierStage.from_setting(settings.classifier, settings.classifier_max_chars)
     return Detection(scanner, RuleEngine.from_paths(settings.rules_paths), classifier=classifier)
-
-
-def open_behavior(settings: Settings) -> BehaviorProcess:
-    """The behavioural layer's process, with the state saved locally, else the newest on the changelog."""
-    path = settings.home / "worker" / f"behavior-{settings.app_id}.pkl"
-    blob = None if path.exists() else asyncio.run(changelog.fetch(settings))
-    behavior = BehaviorProcess(path, save_seconds=settings.state_save_seconds, changelog_blob=blob)
-    print(f"behavioural state: {behavior.source} (generation {behavior.generation}; process {behavior.pid})",
-          file=sys.stderr)
-    return behavior
 
 
 def create_app(settings: Settings, detection: Detection | None = None) -> faust.App:
@@ -95,7 +84,7 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
 
     behavior = None
     if detection is not None and settings.behavior and settings.ingest_mode == "batch":
-        behavior = open_behavior(settings)
+        behavior = BehaviorProcess.open(settings)
         metrics.expose_stats("aiwatch_behavior", "behavioural layer: open sessions, entities, evictions, "
                              "capacity limits reached", lambda: behavior.stats)
     processor = IngestProcessor(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,

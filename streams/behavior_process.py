@@ -10,7 +10,8 @@ no longer stalls ingestion.
 
 Protocol: pickled ``(op, payload)`` requests over one pipe, answered strictly in order, one answer
 per request (``("ok", value)`` or ``("error", text)``). The child starts by announcing the state it
-restored. It exits when the pipe closes, so a worker killed with SIGKILL leaves no child behind.
+restored. It exits when the pipe closes, so a worker killed with SIGKILL leaves no child behind; a
+child that dies is restarted by the worker (``streams.agents.batch_consumer``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -149,7 +151,8 @@ class Saver:
 
 
 class BehaviorProcessError(RuntimeError):
-    """The behavioural process failed or exited: the worker stops rather than run without its state."""
+    """The behavioural process failed or exited. The worker restarts it from its saved state, and stops
+    rather than run without it once restarts keep failing (``Settings.behavior_restarts``)."""
 
 
 class BehaviorProcess:
@@ -171,6 +174,19 @@ class BehaviorProcess:
         self.restored_from: dict[tuple[str, int], int] = ready["restored_from"]
         self.stats: Mapping[str, int] = ready["stats"]
         self._receiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-behavior-rx")
+
+    @classmethod
+    def open(cls, settings: Any) -> "BehaviorProcess":
+        """The layer's process for ``settings`` (``schemas.settings.Settings``), with the state saved
+        locally, else the newest snapshot on the changelog topic."""
+        from streams import changelog
+
+        path = settings.home / "worker" / f"behavior-{settings.app_id}.pkl"
+        blob = None if path.exists() else asyncio.run(changelog.fetch(settings))
+        process = cls(path, save_seconds=settings.state_save_seconds, changelog_blob=blob)
+        print(f"behavioural state: {process.source} (generation {process.generation}; process {process.pid})",
+              file=sys.stderr)
+        return process
 
     @property
     def pid(self) -> int | None:
@@ -210,11 +226,16 @@ class BehaviorProcess:
         except (BehaviorProcessError, asyncio.TimeoutError) as exc:
             log.error("behavioural process did not stop cleanly (%s)", exc)
         finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the child (killed if it still runs) and the pipe."""
+        self._proc.join(5 if self._proc.is_alive() else 0)
+        if self._proc.is_alive():
+            self._proc.kill()
             self._proc.join(5)
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._receiver.shutdown(wait=False)
-            self._conn.close()
+        self._receiver.shutdown(wait=False)
+        self._conn.close()
 
     def _answer(self) -> Any:
         try:

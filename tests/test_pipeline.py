@@ -341,22 +341,58 @@ def test_behavioural_state_survives_sigkill(kafka_bootstrap: str, tmp_path: Path
         proc.stop()
 
 
-def test_worker_stops_loudly_when_its_behavioural_process_dies(worker: WorkerProcess) -> None:
-    """Running on without the behavioural layer would be silent blindness: the worker exits non-zero with
-    the reason, for its supervisor to restart it from the saved state."""
+def _kill_children(proc: WorkerProcess) -> list[int]:
     import signal
 
     children = [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
-                if _parent_pid(stat) == worker.proc.pid]
-    assert children, "the worker runs its behavioural layer in a child process"
+                if _parent_pid(stat) == proc.proc.pid]
     for pid in children:
         os.kill(pid, signal.SIGKILL)
-    produce(worker.bootstrap, worker.topics["events"], [orjson.dumps(e) for e in synthetic_events(20, seed=4)])
-    deadline = time.monotonic() + 60
-    while worker.proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert worker.proc.poll() not in (None, 0)
-    assert "behavioural process is gone" in worker.log_tail(200)
+    return children
+
+
+@pytest.mark.slow
+def test_a_dead_behavioural_process_is_restarted_from_its_saved_state(kafka_bootstrap: str, tmp_path: Path,
+                                                                      topic_prefix: str, clickhouse_dsn: str) -> None:
+    """The layer's process is killed between the untrusted read and the action on it: the worker restarts
+    it from the last save and replays what the dead one held, so the hijack is still seen."""
+    session = _fixture_session("hijack_tool_result", "sess-child")
+    before, after = session[:3], session[3:]
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_STATE_SAVE_SECONDS": "0.2"}).start()
+    try:
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in before],
+                keys=[b"sess-child"] * len(before))
+        proc.wait_for("SELECT count() FROM events WHERE session_id = 'sess-child'", 3)
+        time.sleep(1.5)  # past a state save
+        assert _kill_children(proc), "the worker runs its behavioural layer in a child process"
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in after],
+                keys=[b"sess-child"] * len(after))
+        proc.wait_for("SELECT count() > 0 FROM findings WHERE session_id = 'sess-child' "
+                      "AND category IN ('goal_hijack', 'exfiltration')", 1, timeout=60)
+        assert proc.proc.poll() is None, "the worker kept running"
+        assert proc.counters()["aiwatch_behavior_restarts_total"] == 1
+        assert "restarting it from its saved state" in proc.log_tail(300)
+    finally:
+        proc.stop()
+
+
+def test_worker_stops_loudly_when_its_behavioural_process_keeps_dying(kafka_bootstrap: str, tmp_path: Path,
+                                                                      topic_prefix: str, clickhouse_dsn: str) -> None:
+    """Past ``AIWATCH_BEHAVIOR_RESTARTS`` (here 0) the worker exits non-zero with the reason rather than
+    run without its behavioural layer; its supervisor restarts it from the saved state."""
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_BEHAVIOR_RESTARTS": "0"}).start()
+    try:
+        assert _kill_children(proc)
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in synthetic_events(20, seed=4)])
+        deadline = time.monotonic() + 60
+        while proc.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.proc.poll() not in (None, 0)
+        assert "behavioural process is gone" in proc.log_tail(200)
+    finally:
+        proc.stop()
 
 
 def _parent_pid(stat: Path) -> int | None:

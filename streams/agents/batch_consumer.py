@@ -14,16 +14,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from schemas.settings import Settings
-from streams import changelog
+from streams import changelog, metrics
 from streams.agents.ingest import IngestProcessor
-from streams.behavior_process import BehaviorProcess
+from streams.behavior_process import BehaviorProcess, BehaviorProcessError
 from streams.ingest import RawMessage, now_utc
 
 log = logging.getLogger("aiwatch.ingest")
+
+RESTART_WINDOW_S = 600.0  # ``Settings.behavior_restarts`` counts restarts within this window
 
 
 def ingest_group(settings: Settings) -> str:
@@ -39,14 +42,14 @@ class RewindToState(ConsumerRebalanceListener):
     """On assignment, start a partition at the offset the saved behavioural state covers, if earlier."""
 
     def __init__(self, consumer: AIOKafkaConsumer, state: BehaviorProcess) -> None:
-        self._consumer, self._state = consumer, state
+        self._consumer, self.state = consumer, state
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         return None
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         for tp in assigned:
-            saved = self._state.restored_from.get((tp.topic, tp.partition))
+            saved = self.state.restored_from.get((tp.topic, tp.partition))
             if saved is None:
                 continue
             committed = await self._consumer.committed(tp)
@@ -69,8 +72,9 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         **settings.kafka_client_options(),
     )
     state = processor.behavior
-    if state is not None:
-        consumer.subscribe([settings.topic_events], listener=RewindToState(consumer, state))
+    listener = RewindToState(consumer, state) if state is not None else None
+    if listener is not None:
+        consumer.subscribe([settings.topic_events], listener=listener)
     else:
         consumer.subscribe([settings.topic_events])
     await consumer.start()
@@ -113,34 +117,72 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         if force:
             await publishing
 
+    restarts: deque[float] = deque()
+
+    async def restart(exc: BehaviorProcessError) -> None:
+        """A dead behavioural process: a new one from the saved state, and every assigned partition rewound
+        to the offsets that state covers, so the events the dead one held are fed again. More than
+        ``behavior_restarts`` in ``RESTART_WINDOW_S``: the worker gives up (its supervisor takes over)."""
+        nonlocal state
+        now = time.monotonic()
+        while restarts and now - restarts[0] > RESTART_WINDOW_S:
+            restarts.popleft()
+        if len(restarts) >= settings.behavior_restarts:
+            log.error("behavioural process died %d times in %.0f min; stopping the worker",
+                      len(restarts) + 1, RESTART_WINDOW_S / 60)
+            raise exc
+        restarts.append(now)
+        metrics.behavior_restarts.inc()
+        log.error("%s; restarting it from its saved state", exc)
+        assert state is not None and listener is not None
+        state.close()
+        state = await asyncio.get_running_loop().run_in_executor(None, BehaviorProcess.open, settings)
+        processor.replace_behavior(state)
+        listener.state = state
+        for tp in consumer.assignment():
+            saved = state.restored_from.get((tp.topic, tp.partition))
+            committed = await consumer.committed(tp)
+            known = [offset for offset in (saved, committed) if offset is not None]
+            if known:
+                consumer.seek(tp, min(known))
+            else:
+                await consumer.seek_to_beginning(tp)
+
     held: dict[TopicPartition, int] = {}  # offsets of the batch whose behavioural findings are in flight
     last_snapshot = time.monotonic()
     try:
         while not stopping.is_set():
-            fetched = await consumer.getmany(
-                timeout_ms=int(settings.batch_seconds * 1000), max_records=settings.batch_size
-            )
-            if fetched:
-                messages = [
-                    RawMessage(tp.topic, tp.partition, m.offset, m.key, m.value)
-                    for tp, records in fetched.items() for m in records
-                ]
-                await processor.process(messages)  # publishes the previous batch's behavioural findings too
-                done, held = (held, offsets_of(fetched)) if processor.pending else ({**held, **offsets_of(fetched)}, {})
-                if done:
-                    await consumer.commit(done)
-            else:
-                if held:
-                    await processor.drain()
-                    await consumer.commit(held)
-                    held = {}
-                await processor.send_rollups()  # windows end on a quiet stream too
-            if state is not None:
-                await save()
-                if time.monotonic() - last_snapshot >= settings.baseline_snapshot_seconds:
-                    last_snapshot = time.monotonic()
-                    await processor.snapshot_baselines(await state.snapshot(now_utc()))
-            processor.release()
+            try:
+                fetched = await consumer.getmany(
+                    timeout_ms=int(settings.batch_seconds * 1000), max_records=settings.batch_size
+                )
+                if fetched:
+                    messages = [
+                        RawMessage(tp.topic, tp.partition, m.offset, m.key, m.value)
+                        for tp, records in fetched.items() for m in records
+                    ]
+                    await processor.process(messages)  # publishes the previous batch's behavioural findings
+                    done, held = ((held, offsets_of(fetched)) if processor.pending
+                                  else ({**held, **offsets_of(fetched)}, {}))
+                    if done:
+                        await consumer.commit(done)
+                else:
+                    if held:
+                        await processor.drain()
+                        await consumer.commit(held)
+                        held = {}
+                    await processor.send_rollups()  # windows end on a quiet stream too
+                if state is not None:
+                    await save()
+                    if time.monotonic() - last_snapshot >= settings.baseline_snapshot_seconds:
+                        last_snapshot = time.monotonic()
+                        await processor.snapshot_baselines(await state.snapshot(now_utc()))
+                processor.release()
+            except BehaviorProcessError as exc:
+                if state is None:
+                    raise
+                await restart(exc)
+                held = {}  # not committed: fetched again from the rewound positions
     finally:
         try:
             if held:

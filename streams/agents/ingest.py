@@ -89,6 +89,13 @@ class IngestProcessor:
             self._inflight = (events, self.behavior.submit(items))
         self._prepared = None
 
+    def replace_behavior(self, behavior: BehaviorProcess) -> None:
+        """A new behavioural process after the old one died; what was in flight is dropped (replayed)."""
+        if self._inflight is not None:
+            _forget(self._inflight[1])
+        self.behavior = behavior
+        self._prepared = self._inflight = None
+
     async def drain(self) -> None:
         """Publish the behavioural findings still to come (a quiet stream, a stop)."""
         self.release()
@@ -247,3 +254,8 @@ class IngestProcessor:
                 log.error("ClickHouse write to %s failed (%s); retrying in %.1fs", table, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+def _forget(future: asyncio.Future) -> None:
+    """Retrieve a dropped future's outcome when it comes, so asyncio does not report it as lost."""
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
