@@ -56,8 +56,9 @@ class BehaviorStore:
         return store
 
     def wants(self, topic: str, partition: int, offset: int) -> bool:
-        """False for an event the restored state already holds (redelivered after a restart)."""
-        return offset >= self.restored_from.get((topic, partition), 0)
+        """False for an event the state already holds: redelivered after a restart, or after a rebalance
+        handed the partition back from its last commit (the state is fed in offset order)."""
+        return offset >= self.offsets.get((topic, partition), 0)
 
     def advance(self, topic: str, partition: int, offset: int) -> None:
         key = (topic, partition)

@@ -238,3 +238,23 @@ def test_the_child_sees_the_event_the_worker_validated() -> None:
     assert len(raws) > 2100
     _batch(Store(), [Item(huge, "events", 0, 0, 0.0), *items(raws, first_offset=1)])
     assert seen == [parse_event(huge), *(parse_event(r) for r in raws)]
+
+
+def test_events_redelivered_without_a_restart_are_not_fed_twice(tmp_path: Path) -> None:
+    """A rebalance hands a partition back from its last commit, behind what the layer has seen: the
+    redelivered events must neither raise findings again nor count twice in the baselines."""
+    raws = session_events("hijack_tool_result", "s-9")
+
+    async def go() -> tuple[dict, dict, dict, dict]:
+        child = BehaviorProcess(tmp_path / "state.pkl")
+        try:
+            first = await child.submit(items(raws))
+            stats_first = dict(child.stats)
+            again = await child.submit(items(raws))
+            return first, stats_first, again, dict(child.stats)
+        finally:
+            await child.stop()
+
+    first, stats_first, again, stats_again = run(go())
+    assert first["findings"] and again["findings"] == []
+    assert stats_again["session.events"] == stats_first["session.events"] == len(raws)

@@ -400,3 +400,66 @@ def _parent_pid(stat: Path) -> int | None:
         return int(stat.read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+@pytest.mark.slow
+def test_rebalances_neither_crash_the_worker_nor_feed_the_layer_twice(kafka_bootstrap: str, tmp_path: Path,
+                                                                      topic_prefix: str,
+                                                                      clickhouse_dsn: str) -> None:
+    """Another member joins the worker's consumer group and leaves again: partitions move away and come
+    back from their last commit, behind what the behavioural layer has seen. The worker keeps going, the
+    commits it can no longer make are skipped, and the layer does not count the redelivered events."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    session = _fixture_session("hijack_tool_result", "sess-rb")
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_KAFKA_SESSION_TIMEOUT_S": "6"}).start()
+    try:
+        noise = [orjson.dumps(e) for e in synthetic_events(300, seed=9)]
+        produce(proc.bootstrap, proc.topics["events"], noise)
+        proc.wait_for("SELECT count() FROM events", len(noise))
+
+        async def intrude() -> None:
+            other = AIOKafkaConsumer(proc.topics["events"], bootstrap_servers=proc.bootstrap,
+                                     group_id=f"{topic_prefix}-ingest", enable_auto_commit=False,
+                                     auto_offset_reset="latest", session_timeout_ms=6000,
+                                     heartbeat_interval_ms=1000)
+            await other.start()
+            try:
+                deadline = time.monotonic() + 30
+                while not other.assignment() and time.monotonic() < deadline:
+                    await other.getmany(timeout_ms=500)
+                assert other.assignment(), "the intruder got partitions: a rebalance happened"
+                for _ in range(6):
+                    await other.getmany(timeout_ms=500)
+            finally:
+                await other.stop()
+
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in session[:3]],
+                keys=[b"sess-rb"] * 3)
+        stream = [orjson.dumps(e) for e in synthetic_events(6000, seed=10)]  # traffic while partitions move
+
+        def trickle() -> None:
+            for start in range(0, len(stream), 200):
+                produce(proc.bootstrap, proc.topics["events"], stream[start:start + 200])
+                time.sleep(0.1)
+
+        producer = threading.Thread(target=trickle)
+        producer.start()
+        asyncio.run(intrude())
+        producer.join()
+        noise += stream
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in session[3:]],
+                keys=[b"sess-rb"] * (len(session) - 3))
+        proc.wait_for("SELECT count() FROM events WHERE session_id = 'sess-rb'", len(session), timeout=90)
+        proc.wait_for("SELECT count() FROM events", len(noise) + len(session), timeout=90)
+        proc.wait_for("SELECT count() > 0 FROM findings WHERE session_id = 'sess-rb' "
+                      "AND category IN ('goal_hijack', 'exfiltration')", 1, timeout=60)
+        assert proc.proc.poll() is None, "the worker survived the rebalances"
+        counters = proc.counters()
+        fed = counters["aiwatch_behavior{stat=session.events}"]
+        assert fed == len(noise) + len(session), "every event fed to the layer once, none twice"
+    finally:
+        proc.stop()

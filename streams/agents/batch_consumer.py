@@ -17,6 +17,7 @@ import time
 from collections import deque
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.settings import Settings
 from streams import changelog, metrics
@@ -39,7 +40,9 @@ def offsets_of(fetched: dict[TopicPartition, list]) -> dict[TopicPartition, int]
 
 
 class RewindToState(ConsumerRebalanceListener):
-    """On assignment, start a partition at the offset the saved behavioural state covers, if earlier."""
+    """On the first assignment of a partition after the state was restored, start it at the offset the
+    saved state covers, if earlier. Once only: when a later rebalance hands the partition back, the
+    live state is ahead of the commit and skips what is redelivered (``BehaviorStore.wants``)."""
 
     def __init__(self, consumer: AIOKafkaConsumer, state: BehaviorProcess) -> None:
         self._consumer, self.state = consumer, state
@@ -49,7 +52,7 @@ class RewindToState(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         for tp in assigned:
-            saved = self.state.restored_from.get((tp.topic, tp.partition))
+            saved = self.state.restored_from.pop((tp.topic, tp.partition), None)
             if saved is None:
                 continue
             committed = await self._consumer.committed(tp)
@@ -140,13 +143,28 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         processor.replace_behavior(state)
         listener.state = state
         for tp in consumer.assignment():
-            saved = state.restored_from.get((tp.topic, tp.partition))
+            saved = state.restored_from.pop((tp.topic, tp.partition), None)
             committed = await consumer.committed(tp)
             known = [offset for offset in (saved, committed) if offset is not None]
             if known:
                 consumer.seek(tp, min(known))
             else:
                 await consumer.seek_to_beginning(tp)
+
+    async def commit(offsets: dict[TopicPartition, int]) -> None:
+        """Commit what this member still owns. Commits lag one batch behind the fetch, so a rebalance in
+        between can take a partition away: its uncommitted events go to the next owner (at least once)."""
+        assigned = consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if len(mine) < len(offsets):
+            log.warning("not committing %d partition(s) revoked by a rebalance; their new owner re-reads "
+                        "the last batch", len(offsets) - len(mine))
+        if not mine:
+            return
+        try:
+            await consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("commit failed across a rebalance (%s); the events are read again", exc)
 
     held: dict[TopicPartition, int] = {}  # offsets of the batch whose behavioural findings are in flight
     last_snapshot = time.monotonic()
@@ -165,11 +183,11 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
                     done, held = ((held, offsets_of(fetched)) if processor.pending
                                   else ({**held, **offsets_of(fetched)}, {}))
                     if done:
-                        await consumer.commit(done)
+                        await commit(done)
                 else:
                     if held:
                         await processor.drain()
-                        await consumer.commit(held)
+                        await commit(held)
                         held = {}
                     await processor.send_rollups()  # windows end on a quiet stream too
                 if state is not None:
@@ -187,7 +205,7 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         try:
             if held:
                 await processor.drain()
-                await consumer.commit(held)
+                await commit(held)
         except Exception as exc:  # noqa: BLE001 - replayed after the restart instead
             log.error("last batch not committed at stop (%s); it is replayed at the next start", exc)
         try:
