@@ -122,6 +122,9 @@ def test_worker_sends_one_alert_then_a_rollup_and_stores_every_finding(throttled
                "content": {"role": "user", "text": f"question {i}"}} for i in range(12)]
     produce(worker.bootstrap, worker.topics["events"], [orjson.dumps(e) for e in events])
     worker.wait_for("SELECT count() FROM events", len(events))
+    # findings are written just after their batch's events: wait for them rather than race the writer
+    worker.wait_for(f"SELECT count() >= {len(events)} FROM findings WHERE session_id = '{session}' "
+                    "AND detector = 'rules' AND mode = 'alert'", 1, timeout=30)
     rule_findings = worker.scalar(f"SELECT count() FROM findings WHERE session_id = '{session}' "
                                   "AND detector = 'rules' AND mode = 'alert'")
     assert rule_findings >= len(events), "every event raised the alert-mode rule; all are stored"
