@@ -31,6 +31,7 @@ MATCH_MODES = ("exact", "glob", "prefix", "host")
 MAX_REGEX_CHARS = 512
 MAX_REGEX_INPUT = 65_536
 HOST_CACHE = 4096  # distinct endpoint strings remembered by normalize_host (a pack sees few)
+HOST_CACHE_CHARS = 512  # longer values are normalised every time: the cache stays under ~2 MB
 # a group holding a repeat, itself repeated without bound: (a+)+, (\w+\s?)*, (?:x*y){2,}
 NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\})")
 
@@ -93,18 +94,25 @@ def is_number(value: object) -> bool:
 # -- matchers for equals / in -------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=HOST_CACHE)
 def normalize_host(value: str) -> str:
     """``https://API.example.com:443/v1`` → ``api.example.com``; a bare host stays itself.
 
-    Cached (bounded): ``urlsplit`` dominates a host test, and events repeat the same few endpoints.
+    Cached (bounded in entries and in size): ``urlsplit`` dominates a host test, and events repeat the
+    same few endpoints; a long value (any text a rule points a host test at) is not kept.
     """
+    return _normalize_host_cached(value) if len(value) <= HOST_CACHE_CHARS else _normalize_host(value)
+
+
+def _normalize_host(value: str) -> str:
     text = value.strip()
     try:
         host = urlsplit(text if "://" in text else "//" + text).hostname
     except ValueError:
         host = None
     return (host or text).lower().rstrip(".")
+
+
+_normalize_host_cached = lru_cache(maxsize=HOST_CACHE)(_normalize_host)
 
 
 def _globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
