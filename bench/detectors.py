@@ -13,7 +13,6 @@ belongs to ingest); the timed loop is ``ContentScanner.scan`` only.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import random
 import statistics
@@ -28,6 +27,7 @@ from detectors.config import ScannerConfig  # noqa: E402
 from detectors.registry import REGISTRY  # noqa: E402
 from detectors.scan import ContentScanner  # noqa: E402
 from schemas.event import Event  # noqa: E402
+from timing import cpu_passes  # noqa: E402
 
 WORDS = (
     "the customer asked about an invoice for last month and whether the refund was processed already "
@@ -107,25 +107,18 @@ def text_bytes(events: list[Event]) -> float:
     return total / len(events)
 
 
+def scan_all(scanner: ContentScanner, events: list[Event]) -> int:
+    """One pass of ``scanner.scan`` over the events; the findings it returned."""
+    findings = 0
+    for ev in events:
+        findings += len(scanner.scan(ev))
+    return findings
+
+
 def measure(scanner: ContentScanner, events: list[Event], min_seconds: float) -> tuple[float, int]:
     """Best-of-rounds events/s of ``scanner.scan`` (CPU time of this process), and findings per pass."""
-    rates = []
-    findings = 0
-    gc.collect()
-    gc.disable()
-    try:
-        spent = 0.0
-        while spent < min_seconds or len(rates) < 3:
-            t0 = time.process_time()
-            findings = 0
-            for ev in events:
-                findings += len(scanner.scan(ev))
-            dt = time.process_time() - t0
-            spent += dt
-            rates.append(len(events) / dt)
-    finally:
-        gc.enable()
-    return max(rates), findings
+    seconds, findings = cpu_passes(lambda: scan_all(scanner, events), min_seconds)
+    return max(len(events) / dt for dt in seconds), findings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,8 @@ content-detector findings are computed before timing too, with ``ContentScanner`
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,6 +24,7 @@ from detectors.rules import RuleEngine  # noqa: E402
 from detectors.scan import ContentScanner  # noqa: E402
 from schemas.event import Event  # noqa: E402
 from schemas.finding import Finding  # noqa: E402
+from timing import cpu_passes  # noqa: E402
 
 Workload = list[tuple[Event, list[Finding]]]
 
@@ -37,30 +36,18 @@ def make_workload(n: int, seed: int, incident_rate: float) -> Workload:
     return [(event, scanner.scan(event)) for event in events]
 
 
-def one_pass(engine: RuleEngine, workload: Workload) -> tuple[float, int]:
-    """CPU seconds of one pass of ``evaluate`` over the workload, and the findings it returned."""
+def one_pass(engine: RuleEngine, workload: Workload) -> int:
+    """One pass of ``evaluate`` over the workload; the findings it returned."""
     found = 0
-    t0 = time.process_time()
     for event, content in workload:
         found += len(engine.evaluate(event, content, now=event.ts))
-    return time.process_time() - t0, found
+    return found
 
 
 def measure(engine: RuleEngine, workload: Workload, min_seconds: float) -> tuple[list[float], int]:
     """µs/event of each pass (at least three, at least ``min_seconds`` CPU in all), GC off while timing."""
-    per_event: list[float] = []
-    found = 0
-    gc.collect()
-    gc.disable()
-    try:
-        spent = 0.0
-        while spent < min_seconds or len(per_event) < 3:
-            dt, found = one_pass(engine, workload)
-            spent += dt
-            per_event.append(dt / len(workload) * 1e6)
-    finally:
-        gc.enable()
-    return per_event, found
+    seconds, found = cpu_passes(lambda: one_pass(engine, workload), min_seconds)
+    return [dt / len(workload) * 1e6 for dt in seconds], found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -51,15 +52,24 @@ class RewindToState(ConsumerRebalanceListener):
         return None
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        for tp in assigned:
+        await self.rewind(assigned, restarted=False)
+
+    async def rewind(self, partitions: Iterable[TopicPartition], restarted: bool = True) -> None:
+        """Seek back to the restored state's offsets where they are behind the last commit. After a
+        restart of the behavioural process (``restarted``) the fetch position is past what the dead one
+        held, so every partition goes back to the lower of the two (the beginning if neither is known)."""
+        for tp in partitions:
             saved = self.state.restored_from.pop((tp.topic, tp.partition), None)
-            if saved is None:
+            if saved is None and not restarted:
                 continue
             committed = await self._consumer.committed(tp)
-            if committed is None or saved < committed:
+            known = [offset for offset in (saved, committed) if offset is not None]
+            if not known:
+                await self._consumer.seek_to_beginning(tp)
+            elif restarted or committed is None or saved < committed:
                 log.warning("rewinding %s/%s from %s to %s for the restored behavioural state",
-                            tp.topic, tp.partition, committed, saved)
-                self._consumer.seek(tp, saved)
+                            tp.topic, tp.partition, committed, min(known))
+                self._consumer.seek(tp, min(known))
 
 
 async def consume(settings: Settings, processor: IngestProcessor, stopping: asyncio.Event) -> None:
@@ -142,14 +152,7 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
         state = await asyncio.get_running_loop().run_in_executor(None, BehaviorProcess.open, settings)
         processor.replace_behavior(state)
         listener.state = state
-        for tp in consumer.assignment():
-            saved = state.restored_from.pop((tp.topic, tp.partition), None)
-            committed = await consumer.committed(tp)
-            known = [offset for offset in (saved, committed) if offset is not None]
-            if known:
-                consumer.seek(tp, min(known))
-            else:
-                await consumer.seek_to_beginning(tp)
+        await listener.rewind(consumer.assignment())
 
     async def commit(offsets: dict[TopicPartition, int]) -> None:
         """Commit what this member still owns. Commits lag one batch behind the fetch, so a rebalance in
