@@ -177,4 +177,4 @@ def test_custom_registry_scanner_refuses_to_pickle() -> None:
 def test_registry_is_complete_and_ordered() -> None:
     families = {d.split(".")[0] for d in REGISTRY}
     assert families == {"secret", "pii", "injection", "jailbreak", "exfil", "code", "leak"}
-    assert len(REGISTRY) == 44
+    assert len(REGISTRY) == 45

@@ -17,7 +17,7 @@ from streams.evaluation import metrics
 from streams.evaluation.corpora import READERS, load_cases, rewrite_agentdojo
 from streams.evaluation.dedup import clusters
 from streams.evaluation.events import convert, event_text, write_jsonl
-from streams.evaluation.protocol import macro_threshold
+from streams.evaluation.protocol import detector_scores, macro_threshold
 from streams.evaluation.run import main as evaluation_main
 from streams.evaluation.split import side
 
@@ -166,6 +166,22 @@ def test_evaluation_skips_cleanly_without_corpora(tmp_path, capsys):
 # -- metrics ----------------------------------------------------------------------------------------
 
 NEG = np.linspace(0.0, 0.99, 1000)  # 1000 benign scores, distinct
+
+
+def test_combined_detector_ranks_every_heuristic_finding_above_the_classifier():
+    """A heuristic finding is raised whatever the classifier says: at a fixed FPR the combined detector
+    keeps it, even when its own score (0.6) is below benign classifier scores (0.9)."""
+    units = np.arange(4)
+    clf = np.array([0.2, 0.95, 0.9, 0.1])  # unit 0: attack caught by a heuristic only; 2: benign, high score
+    heur = np.array([0.6, 0.0, 0.0, 0.0])
+    flag = np.array([True, False, False, False])
+    score, flagged = detector_scores("combined", units, clf, np.full(4, 0.93), heur, flag)
+    assert score[0] > score[1] > score[2] > score[3]
+    assert flagged.tolist() == [True, True, False, False]
+    attack, benign = score[[0, 1]], np.concatenate([score[[2, 3]], np.zeros(98)])
+    assert metrics.recall_at_fpr(attack, benign, 0.01).recall == 1.0
+    maxed = np.maximum(clf, heur)  # the old combination: the heuristic finding ranks below the benign 0.9
+    assert metrics.recall_at_fpr(maxed[[0, 1]], np.concatenate([maxed[[2, 3]], np.zeros(98)]), 0.001).recall == 0.5
 
 
 def test_recall_at_fpr_on_synthetic_scores():

@@ -17,7 +17,8 @@
 6. Metrics per attack category, on units deduplicated by cluster: recall at 1% and 0.1% FPR against
    the benign units of the same placement, and recall at the calibrated threshold with the FPR it
    actually produces — for the heuristics (``detectors.scan.ContentScanner`` findings of category
-   prompt_injection / jailbreak), the classifier, and both combined (flagged by either).
+   prompt_injection / jailbreak), the classifier, and both combined (flagged by either: every heuristic
+   finding, plus the classifier at a swept threshold).
 """
 
 from __future__ import annotations
@@ -417,7 +418,11 @@ def detector_scores(name: str, units: np.ndarray, clf: np.ndarray, threshold: np
         return heur[units], heur_flag[units]
     if name == "classifier":
         return clf, clf >= threshold
-    return np.maximum(clf, heur[units]), (clf >= threshold) | heur_flag[units]
+    # The heuristics raise a finding whatever the classifier says, so the combined detector's curve is
+    # "every heuristic finding, plus the classifier above a swept threshold": a flagged unit ranks above
+    # any classifier score. (The maximum of the two scores would rank a heuristic finding of 0.6 below
+    # benign classifier scores of 0.9 — a curve of no detector that is deployed.)
+    return np.where(heur_flag[units], 1.0 + heur[units], clf), (clf >= threshold) | heur_flag[units]
 
 
 def category_results(ds: Dataset, scored: Scored, heur: np.ndarray, heur_flag: np.ndarray) -> list[dict[str, Any]]:

@@ -76,7 +76,8 @@ def markdown(results: dict[str, Any]) -> str:
         "on held-out groups (AgentDojo: user tasks *and* injection goals held out; jailbreaks: goals held out).",
         "- *at shipped threshold*: recall when flagging at the calibrated threshold (LOSO: each fold's own "
         "calibrated threshold), with the false-positive rate that threshold actually produced. "
-        "*combined* = flagged by the heuristics or the classifier (score: the maximum of both).",
+        "*combined* = flagged by the heuristics or the classifier: every heuristic finding counts as flagged, "
+        "and the classifier's threshold is swept for the fixed-FPR columns.",
         "- Units are events (a user turn, a tool result, a retrieved document); near-duplicates count once.",
         "",
         category_table(results.get("category", [])),
