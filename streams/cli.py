@@ -417,14 +417,12 @@ def cmd_evidence_export(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Measure detection quality on the public corpora (recall at fixed false-positive rates; P/R/F1 for content)."""
     if args.suite == "content":
-        from streams.evaluation.content import main as content
-
-        return int(content(list(args.rest), prog="aiwatch eval content") or 0)
-    if args.suite == "injection":
+        from streams.evaluation.content import main as run
+    elif args.suite == "injection":
         from streams.evaluation.run import main as run
     else:
         from streams.evaluation.behavior import main as run
-    return int(run(list(args.rest)) or 0)
+    return int(run(list(args.rest), prog=f"aiwatch eval {args.suite}") or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,14 @@ def test_help_lists_the_commands() -> None:
         assert command in run.stdout
 
 
+@pytest.mark.parametrize("suite", ["injection", "behavior", "content"])
+def test_eval_help_names_the_command_the_user_typed(suite: str) -> None:
+    run = aiwatch("eval", suite, "--help")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"usage: aiwatch eval {suite} ")
+    assert "%%" not in run.stdout
+
+
 def test_baseline_suggest_proposes_policy_from_observed_behaviour(tmp_path: Path) -> None:
     import yaml
 

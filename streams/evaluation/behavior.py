@@ -584,8 +584,8 @@ def split_counts(traces: list[Trace]) -> str:
     return "sessions dev/test: " + ", ".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m streams.evaluation.behavior", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m streams.evaluation.behavior") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpora", type=Path, default=Path("../shared/corpora"))
     ap.add_argument("--split", choices=("dev", "test", "all"), default="all",
                     help="which side of the held-out split to report (default all: dev and test columns); "

@@ -99,11 +99,11 @@ def convert_command(corpora: Path, out: Path, sources: list[str] | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m streams.evaluation") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m streams.evaluation",
+        prog=prog,
         description="Measure the prompt-injection / jailbreak detectors (heuristics, classifier, both) on the "
-                    "public corpora: recall at 1%% and 0.1%% FPR and at the shipped threshold, leave-one-source-out "
+                    "public corpora: recall at 1% and 0.1% FPR and at the shipped threshold, leave-one-source-out "
                     "and on the shipped model's held-out groups. Skips (exit 0) when the corpora are absent.")
     parser.add_argument("command", nargs="?", choices=("run", "convert"), default="run",
                         help="run: evaluate and print the tables (default); convert: write the corpora as Event v1 JSONL")
