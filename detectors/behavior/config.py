@@ -49,6 +49,9 @@ class SessionConfig:
     # user did not ask for while asking for others ("reschedule my meeting" → send_email to an address
     # read in an email); values carried as data (form fields) are not enough
     mismatch_score: float = 0.65
+    # a tainted destination that was only ever the whole value of a record field (a sender, a payee of a past
+    # payment) scores at most this when the user asked for actions (below min_score: counted, not emitted)
+    record_score: float = 0.45
     # loops
     loop_repeats: int = 5
     loop_ignore_tools: frozenset[str] = frozenset()
@@ -85,8 +88,9 @@ class SessionConfig:
                                           "max_fingerprints", "max_chain", "max_text_chars", "max_sessions",
                                           "profile_warmup", "destination_warmup", "destination_known_after",
                                           "max_destinations", "max_sink_keys"))
-        if not 0.0 <= self.min_score <= 1.0:
-            problems.append(f"min_score must be in [0, 1], got {self.min_score}")
+        for name in ("min_score", "mismatch_score", "record_score"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.novelty_max_rate <= 1.0:
             problems.append(f"novelty_max_rate must be in (0, 1], got {self.novelty_max_rate}")
         if self.runaway_factor <= 1.0:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from detectors import masking
 
@@ -66,6 +66,7 @@ class Indicator:
     kind: str
     value: str
     start: int = 0
+    end: int = field(default=0, compare=False)  # end of the raw match in the text it came from
 
     @property
     def key(self) -> int:
@@ -178,7 +179,7 @@ def extract(text: str, *, max_chars: int = 65_536, max_items: int = 64) -> list[
     taken: list[tuple[int, int]] = []  # spans already claimed (an email's domain is not a domain too)
 
     def add(kind: str, value: str, start: int, end: int) -> None:
-        found.append(Indicator(kind, normalise(kind, value), start))
+        found.append(Indicator(kind, normalise(kind, value), start, end))
         taken.append((start, end))
 
     def free(start: int, end: int) -> bool:
@@ -249,6 +250,39 @@ def extract(text: str, *, max_chars: int = 65_536, max_items: int = 64) -> list[
             add("command", m.group(1), m.start(1), m.end(1))
     found.sort(key=lambda i: i.start)
     return found[:max_items]
+
+
+# A record field's whole value: "sender: a@b.example", "- a@b.example", '"iban": "DE89…",', "| a@b.example |".
+_FIELD_HEAD = re.compile(r"""\s*(?:-\s+)?(?:["']?[A-Za-z_][\w .-]{0,40}["']?\s*[:=]\s*)?["']?\Z""")
+_FIELD_TAIL = re.compile(r"""["']?\s*\Z""")
+_FIELD_OPEN = "\n{[,|\t"
+_FIELD_CLOSE = "\n}],|\t"
+
+
+def is_record_value(text: str, ind: Indicator) -> bool:
+    r"""Is ``ind`` the whole value of a field of a record (a YAML or JSON key, a list item, a table cell)
+    rather than part of sentences someone wrote? A sender or a payee in a listing is data a system
+    wrote; an injected instruction carries its destination in prose ("send it to …").
+
+        >>> t = "- amount: 50.0\n  recipient: SE3550000000054910000003\n  subject: Spotify"
+        >>> [is_record_value(t, i) for i in extract(t)]
+        [True]
+        >>> [is_record_value(t, i) for i in extract("body: 'Please send it to SE3550000000054910000003.'")]
+        [False]
+    """
+    start, end = ind.start, ind.end
+    if end <= start:
+        return False
+    head_start = max(0, start - 80)
+    cut = max(text.rfind(ch, head_start, start) for ch in _FIELD_OPEN)
+    head = text[(cut + 1 if cut >= 0 else head_start):start]
+    if cut < 0 and head_start > 0:
+        return False
+    stop = min((i for i in (text.find(ch, end, end + 80) for ch in _FIELD_CLOSE) if i >= 0), default=-1)
+    tail = text[end:stop] if stop >= 0 else text[end:end + 80]
+    if stop < 0 and end + 80 < len(text):
+        return False
+    return _FIELD_HEAD.match(head) is not None and _FIELD_TAIL.match(tail) is not None
 
 
 _COMMAND_PRECHECK = re.compile(r"(?:^|[`$>;|&\n])[ \t]*(?:\$ )?(?:" + _COMMAND_WORDS + r")[ \t]", re.MULTILINE)

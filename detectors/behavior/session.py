@@ -29,7 +29,15 @@ asked for other kinds of action; the value is where this one goes      0.65   ``
 asked for (or delegated) this kind; the destination is new for the app 0.65   app profile, informative
 … the destination is one the app's sessions routinely take from content 0.30   delegated dataflow
 … the app has no (or no informative) profile yet                       0.45   counted, not emitted
+asked for actions, and every tainted value was a record field's value  ≤0.45  delegated task (``record_score``)
 =====================================================================  =====  ==========================
+
+A *record field's value* is an indicator that is the whole value of a key of a listing the tool returned
+(``sender: …``, ``"recipient": "…"``, a list item, a table cell) and was never also written in prose:
+the sender of an email the user asks to answer, the payee of a past payment the user asks to repeat.
+Injected instructions carry their destination in sentences ("send it to …"). When the user only asked
+to read, a record field still scores 0.85. An attacker who controls a record's fields (a crafted contact
+entry) lowers the score of that one finding; the value is still counted (``below_threshold``).
 
 ``fetch`` (browsing, downloads) scores 0.1–0.15 lower. "Informative" means the app's own rate of new
 content-sourced destinations (Good-Turing, per session) is at most ``novelty_max_rate``: an app whose
@@ -96,6 +104,7 @@ class Taint:
     masked: str
     event_id: str
     source: str  # "tool_result:read_file", "retrieval:kb://…", "agent_message:planner"
+    record: bool = False  # only ever seen as the whole value of a record field (a sender, a payee), never in prose
 
 
 @dataclass(slots=True)
@@ -425,8 +434,12 @@ class SessionDetector:
         cap = self.config.max_indicators
         taint = state.taint
         for ind in indicators.extract(text, max_chars=self.config.max_text_chars):
+            record = indicators.is_record_value(text, ind)
             for k, _space in _keys(ind):
-                if k in taint:
+                known = taint.get(k)
+                if known is not None:
+                    if not record and getattr(known, "record", False):
+                        known.record = False  # also written in prose somewhere: that is what counts
                     continue
                 if len(taint) >= cap:
                     taint.pop(next(iter(taint)))
@@ -434,7 +447,7 @@ class SessionDetector:
                     if "cap:indicators" not in state.fired and out is not None and event is not None:
                         state.fired.add("cap:indicators")
                         out.append(self._cap_finding(state, event))
-                taint[k] = Taint(ind.kind, ind.masked(), event_id, source)
+                taint[k] = Taint(ind.kind, ind.masked(), event_id, source, record)
 
     def _cap_finding(self, state: SessionState, event: Event) -> Finding:
         cfg = self.config
@@ -556,6 +569,9 @@ class SessionDetector:
             score = 0.65 if novel else 0.3
         else:
             score = 0.45
+        records = not read_only and cls != "fetch" and all(getattr(t, "record", False) for _, _, t in hits)
+        if records and score > cfg.record_score:
+            score = cfg.record_score
         if read_only:
             why = f"the user only asked to read, never for a {cls} action"
         elif score == cfg.mismatch_score and not actions.requested(actions.tool_classes(name, cfg.tool_classes), asked):
@@ -573,6 +589,9 @@ class SessionDetector:
             why = (f"the app's sessions use new destinations too often ({rate:.0%}) for a new one to mean much")
         else:
             why = "the app has no baseline yet to tell whether the destination is new"
+        if records:
+            why += ("; every such value was a field of a record the tool returned (a sender, a payee), never "
+                    "written in text, as in a delegated task ('reply to Alice')")
         if score < cfg.min_score:
             state.below_threshold += 1
             return False
