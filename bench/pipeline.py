@@ -85,6 +85,13 @@ def start_broker(home: Path) -> tuple[str, dict[str, str]]:
     return broker.bootstrap, {"stop": "1", "dir": str(broker.directory)}
 
 
+def stop_broker(broker_info: dict[str, str]) -> None:
+    """Stop (and wipe) the broker ``start_broker`` started; nothing for one given by the environment."""
+    if broker_info.get("stop"):
+        env = dict(os.environ, AIWATCH_KAFKA_DIR=broker_info["dir"])
+        subprocess.run(["bash", str(REPO / "infra/kafka/stop.sh"), "--wipe"], env=env, check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
@@ -142,9 +149,7 @@ def main() -> None:
         print("\ncounters:", {k: v for k, v in worker.counters().items()})
     finally:
         worker.stop()
-        if broker_info.get("stop"):
-            env = dict(os.environ, AIWATCH_KAFKA_DIR=broker_info["dir"])
-            subprocess.run(["bash", str(REPO / "infra/kafka/stop.sh"), "--wipe"], env=env, check=False)
+        stop_broker(broker_info)
 
 
 if __name__ == "__main__":

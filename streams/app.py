@@ -49,8 +49,11 @@ def build_detection(settings: Settings) -> Detection:
     return Detection(scanner, RuleEngine.from_paths(settings.rules_paths), classifier=classifier)
 
 
-def create_app(settings: Settings, detection: Detection | None = None) -> faust.App:
-    """The worker app; ``detection`` None runs ingestion only."""
+def create_app(settings: Settings, detection: Detection | None = None,
+               behavior: BehaviorProcess | None = None) -> faust.App:
+    """The worker app; ``detection`` None runs ingestion only. ``behavior``: the behavioural process,
+    spawned early so it imports while the worker starts (one is started here when it is needed and
+    not given)."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
@@ -82,11 +85,13 @@ def create_app(settings: Settings, detection: Detection | None = None) -> faust.
     sink = ClickHouseSink(connect(settings.dsn))
     read_client = connect(settings.dsn)
 
-    behavior = None
     if detection is not None and settings.behavior and settings.ingest_mode == "batch":
-        behavior = BehaviorProcess.open(settings)
+        behavior = BehaviorProcess.open(settings, spawned=behavior)
         metrics.expose_stats("aiwatch_behavior", "behavioural layer: open sessions, entities, evictions, "
                              "capacity limits reached", lambda: behavior.stats)
+    elif behavior is not None:  # spawned, but this configuration runs without the layer
+        behavior.close()
+        behavior = None
     processor = IngestProcessor(settings=settings, sink=sink, dlq_topic=dlq_topic, findings_topic=findings_topic,
                                 alerts_topic=alerts_topic, executor=writer, detection=detection, behavior=behavior,
                                 throttle=Throttle(window_s=settings.alert_throttle_seconds),

@@ -50,11 +50,21 @@ class Item:
 # -- child side ----------------------------------------------------------------------------------------
 
 
-def serve(conn: Connection, path: str, save_seconds: float, changelog_blob: bytes | None) -> None:
-    """The child's main loop (the target of the spawned process)."""
+def serve(conn: Connection) -> None:
+    """The child's main loop (the target of the spawned process). It imports what it needs first, then
+    waits for ``("init", (path, save_seconds, changelog_blob))``: the worker spawns it before its own
+    start-up work, so the two start in parallel."""
+    from schemas.event import Event  # noqa: F401 - imported now, while the worker starts
     from streams.state import BehaviorStore
 
     logging.basicConfig(level=os.environ.get("AIWATCH_WORKER_LOG_LEVEL", "WARNING"))
+    try:
+        op, (path, save_seconds, changelog_blob) = conn.recv()
+    except (EOFError, OSError):
+        return  # the worker stopped before it needed the layer
+    if op != "init":
+        conn.send(("error", f"expected init, got {op!r}"))
+        return
     store = BehaviorStore.open(Path(path), save_seconds=save_seconds,
                                changelog=(lambda: changelog_blob) if changelog_blob else None)
     conn.send(("ok", {"source": store.source, "generation": store.generation,
@@ -158,32 +168,49 @@ class BehaviorProcessError(RuntimeError):
 class BehaviorProcess:
     """The worker's handle on the child: requests go out at once, answers come back as futures, in order."""
 
-    def __init__(self, path: Path, save_seconds: float = 30.0, changelog_blob: bytes | None = None) -> None:
+    def __init__(self, path: Path | None = None, save_seconds: float = 30.0,
+                 changelog_blob: bytes | None = None) -> None:
+        """Spawn the child; with ``path``, also restore the state there and wait until it is ready
+        (otherwise ``init`` does that later, once the child has had time to import)."""
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, event-looped parent
         self._conn, child = ctx.Pipe(duplex=True)
-        self._proc = ctx.Process(target=serve, args=(child, str(path), save_seconds, changelog_blob),
-                                 name="aiwatch-behavior", daemon=True)
+        self._proc = ctx.Process(target=serve, args=(child,), name="aiwatch-behavior", daemon=True)
         self._proc.start()
         child.close()
+        self.source = "not started"
+        self.generation = 0
+        self.restored_from: dict[tuple[str, int], int] = {}
+        self.stats: Mapping[str, int] = {}
+        self._receiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-behavior-rx")
+        if path is not None:
+            self.init(path, save_seconds, changelog_blob)
+
+    def init(self, path: Path, save_seconds: float = 30.0, changelog_blob: bytes | None = None) -> None:
+        """Restore the state saved at ``path`` (else from ``changelog_blob``, else new) and wait for it."""
+        try:
+            self._conn.send(("init", (str(path), save_seconds, changelog_blob)))
+        except (OSError, ValueError) as exc:
+            raise BehaviorProcessError(f"behavioural process is gone ({self._exit()}): {exc}") from None
         if not self._conn.poll(START_TIMEOUT_S):
             self._proc.kill()
             raise BehaviorProcessError(f"behavioural process did not start in {START_TIMEOUT_S:.0f}s")
         ready = self._answer()
-        self.source: str = ready["source"]
-        self.generation: int = ready["generation"]
-        self.restored_from: dict[tuple[str, int], int] = ready["restored_from"]
-        self.stats: Mapping[str, int] = ready["stats"]
-        self._receiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-behavior-rx")
+        self.source = ready["source"]
+        self.generation = ready["generation"]
+        self.restored_from = ready["restored_from"]
+        self.stats = ready["stats"]
 
     @classmethod
-    def open(cls, settings: Any) -> "BehaviorProcess":
+    def open(cls, settings: Any, spawned: "BehaviorProcess | None" = None) -> "BehaviorProcess":
         """The layer's process for ``settings`` (``schemas.settings.Settings``), with the state saved
-        locally, else the newest snapshot on the changelog topic."""
+        locally, else the newest snapshot on the changelog topic. ``spawned``: a child started earlier
+        (``BehaviorProcess()``), which has been importing in the meantime."""
         from streams import changelog
 
         path = settings.home / "worker" / f"behavior-{settings.app_id}.pkl"
         blob = None if path.exists() else asyncio.run(changelog.fetch(settings))
-        process = cls(path, save_seconds=settings.state_save_seconds, changelog_blob=blob)
+        process = spawned if spawned is not None else cls()
+        process.init(path, save_seconds=settings.state_save_seconds, changelog_blob=blob)
         print(f"behavioural state: {process.source} (generation {process.generation}; process {process.pid})",
               file=sys.stderr)
         return process
@@ -230,6 +257,8 @@ class BehaviorProcess:
 
     def close(self) -> None:
         """Release the child (killed if it still runs) and the pipe."""
+        if self.source == "not started":
+            self._conn.close()  # the child waits for init: the end of the pipe ends it
         self._proc.join(5 if self._proc.is_alive() else 0)
         if self._proc.is_alive():
             self._proc.kill()

@@ -45,6 +45,15 @@ def _tune_gc() -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the stream worker in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
+    settings = _settings()
+    if args.web_port:
+        settings.web_port = args.web_port
+    spawned = None
+    if settings.detect and settings.behavior and settings.ingest_mode == "batch":
+        from streams.behavior_process import BehaviorProcess
+
+        spawned = BehaviorProcess()  # imports on the other core while this one starts the worker
+
     import faust
 
     from detectors.rules import RuleLoadError
@@ -52,9 +61,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.db import connect, migrate
     from streams.topics import ensure_topics
 
-    settings = _settings()
-    if args.web_port:
-        settings.web_port = args.web_port
     detection = None
     if settings.detect:
         try:
@@ -78,7 +84,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     created = asyncio.run(ensure_topics(settings))
     if created:
         print(f"init-kafka: created {', '.join(created)}", file=sys.stderr)
-    app = create_app(settings, detection)
+    app = create_app(settings, detection, behavior=spawned)
     _tune_gc()
     print(
         f"aiwatch worker: {settings.kafka_bootstrap_servers} → {settings.dsn} "

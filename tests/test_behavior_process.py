@@ -147,6 +147,27 @@ def test_child_exits_when_the_worker_goes_away(tmp_path: Path) -> None:
     assert not proc.is_alive() and proc.exitcode == 0
 
 
+def test_a_child_spawned_early_waits_for_its_state_and_ends_if_never_needed(tmp_path: Path) -> None:
+    """The worker spawns the child before its own start-up so both import in parallel; the state comes
+    later (``init``). A worker that then refuses to start must not leave the child behind."""
+    early = BehaviorProcess()
+    assert early.source == "not started" and early._proc.is_alive()  # noqa: SLF001
+    early.init(tmp_path / "state.pkl")
+    assert early.source == "new"
+
+    async def go() -> list:
+        answer = await early.submit(items(session_events("hijack_tool_result", "s-early")))
+        return [f for _, found in answer["findings"] for f in found]
+
+    assert {f.category for f in run(go())} & {"goal_hijack", "exfiltration"}
+    run(early.stop())
+
+    unused = BehaviorProcess()
+    proc = unused._proc  # noqa: SLF001
+    unused.close()
+    assert not proc.is_alive() and proc.exitcode == 0
+
+
 def test_a_dead_child_is_a_clear_error(tmp_path: Path) -> None:
     child = BehaviorProcess(tmp_path / "state.pkl")
     child._proc.kill()  # noqa: SLF001
