@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +34,9 @@ log = logging.getLogger("aiwatch.behavior")
 START_TIMEOUT_S = 180.0
 DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 LONG_NUMBER = b"0" * 19  # a 19+ digit run: where orjson and pydantic's JSON parser may read a number differently
+# Fault injection for tests: the layer's process exits hard on an event whose bytes contain this value.
+FAILPOINT_ENV = "AIWATCH_BEHAVIOR_FAILPOINT"
+FAILPOINT_EXIT = 70
 
 
 @dataclass(frozen=True)
@@ -50,28 +53,29 @@ class Item:
 # -- child side ----------------------------------------------------------------------------------------
 
 
-def serve(conn: Connection) -> None:
+def serve(conn: Connection, marker: Any = None) -> None:
     """The child's main loop (the target of the spawned process). It imports what it needs first, then
-    waits for ``("init", (path, save_seconds, changelog_blob))``: the worker spawns it before its own
-    start-up work, so the two start in parallel."""
-    from schemas.event import Event  # noqa: F401 - imported now, while the worker starts
+    waits for ``("init", (path, save_seconds, changelog_blob, skip))``: the worker spawns it before its
+    own start-up work, so the two start in parallel. ``marker`` (shared memory: busy, partition,
+    offset) always says which event the layer is feeding, so the worker knows it if the process dies."""
     from streams.state import BehaviorStore
 
     logging.basicConfig(level=os.environ.get("AIWATCH_WORKER_LOG_LEVEL", "WARNING"))
     try:
-        op, (path, save_seconds, changelog_blob) = conn.recv()
+        op, (path, save_seconds, changelog_blob, skip) = conn.recv()
     except (EOFError, OSError):
         return  # the worker stopped before it needed the layer
     if op != "init":
         conn.send(("error", f"expected init, got {op!r}"))
         return
+    failpoint = os.environ.get(FAILPOINT_ENV, "").encode()
     store = BehaviorStore.open(Path(path), save_seconds=save_seconds,
                                changelog=(lambda: changelog_blob) if changelog_blob else None)
     conn.send(("ok", {"source": store.source, "generation": store.generation,
                       "restored_from": dict(store.restored_from), "stats": store.pipeline.stats()}))
     saver = Saver(store)
     handlers: dict[str, Callable[[Any], Any]] = {
-        "batch": lambda items: _batch(store, items),
+        "batch": lambda items: _batch(store, items, marker, skip, failpoint),
         "save": lambda args: saver.save(*args),
         "snapshot": lambda ts: store.pipeline.snapshot(ts),
     }
@@ -93,8 +97,10 @@ def serve(conn: Connection) -> None:
         conn.send(answer)
 
 
-def _batch(store: Any, items: Sequence[Item]) -> dict[str, Any]:
-    """Feed each event the state has not seen; findings by position in ``items``.
+def _batch(store: Any, items: Sequence[Item], marker: Any = None, skip: frozenset[tuple[str, int, int]] = frozenset(),
+           failpoint: bytes = b"") -> dict[str, Any]:
+    """Feed each event the state has not seen, except those in ``skip`` (events the process died on);
+    findings by position in ``items``.
 
     The bytes were accepted by the worker's strict parse (``schemas.parse``: orjson, then validation);
     on such bytes pydantic's own JSON parser builds the same Event (tested) in ~⅔ of the time — except
@@ -105,12 +111,20 @@ def _batch(store: Any, items: Sequence[Item]) -> dict[str, Any]:
     from schemas.parse import parse_event
 
     found: list[tuple[int, list[Any]]] = []
-    errors = 0
+    errors = skipped = 0
     pipeline = store.pipeline
     for i, item in enumerate(items):
         if store.wants(item.topic, item.partition, item.offset):
+            if marker is not None:
+                marker[1], marker[2], marker[0] = item.partition, item.offset, 1
+            if skip and (item.topic, item.partition, item.offset) in skip:
+                skipped += 1
+                store.advance(item.topic, item.partition, item.offset)
+                continue
             try:
                 raw = item.raw
+                if failpoint and failpoint in raw:
+                    os._exit(FAILPOINT_EXIT)  # fault injection (tests): a hard crash on this event
                 strict = LONG_NUMBER in raw.translate(DIGITS_AS_ZERO)  # ~1.5 µs; a regex took ~11
                 event = parse_event(raw, max_bytes=len(raw)) if strict else Event.model_validate_json(raw)
                 findings = pipeline.process(event, signals={"injection_score": item.injection_score})
@@ -121,7 +135,9 @@ def _batch(store: Any, items: Sequence[Item]) -> dict[str, Any]:
             if findings:
                 found.append((i, findings))
         store.advance(item.topic, item.partition, item.offset)
-    return {"findings": found, "errors": errors, "stats": pipeline.stats()}
+    if marker is not None:
+        marker[0] = 0
+    return {"findings": found, "errors": errors, "skipped": skipped, "stats": pipeline.stats()}
 
 
 class Saver:
@@ -169,12 +185,13 @@ class BehaviorProcess:
     """The worker's handle on the child: requests go out at once, answers come back as futures, in order."""
 
     def __init__(self, path: Path | None = None, save_seconds: float = 30.0,
-                 changelog_blob: bytes | None = None) -> None:
+                 changelog_blob: bytes | None = None, skip: Iterable[tuple[str, int, int]] = ()) -> None:
         """Spawn the child; with ``path``, also restore the state there and wait until it is ready
         (otherwise ``init`` does that later, once the child has had time to import)."""
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, event-looped parent
         self._conn, child = ctx.Pipe(duplex=True)
-        self._proc = ctx.Process(target=serve, args=(child,), name="aiwatch-behavior", daemon=True)
+        self._marker = ctx.RawArray("q", 3)  # busy, partition, offset of the event being fed
+        self._proc = ctx.Process(target=serve, args=(child, self._marker), name="aiwatch-behavior", daemon=True)
         self._proc.start()
         child.close()
         self.source = "not started"
@@ -183,12 +200,14 @@ class BehaviorProcess:
         self.stats: Mapping[str, int] = {}
         self._receiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-behavior-rx")
         if path is not None:
-            self.init(path, save_seconds, changelog_blob)
+            self.init(path, save_seconds, changelog_blob, skip)
 
-    def init(self, path: Path, save_seconds: float = 30.0, changelog_blob: bytes | None = None) -> None:
-        """Restore the state saved at ``path`` (else from ``changelog_blob``, else new) and wait for it."""
+    def init(self, path: Path, save_seconds: float = 30.0, changelog_blob: bytes | None = None,
+             skip: Iterable[tuple[str, int, int]] = ()) -> None:
+        """Restore the state saved at ``path`` (else from ``changelog_blob``, else new) and wait for it.
+        ``skip``: (topic, partition, offset) of events the layer must not be fed (it died on them)."""
         try:
-            self._conn.send(("init", (str(path), save_seconds, changelog_blob)))
+            self._conn.send(("init", (str(path), save_seconds, changelog_blob, frozenset(skip))))
         except (OSError, ValueError) as exc:
             raise BehaviorProcessError(f"behavioural process is gone ({self._exit()}): {exc}") from None
         if not self._conn.poll(START_TIMEOUT_S):
@@ -200,8 +219,15 @@ class BehaviorProcess:
         self.restored_from = ready["restored_from"]
         self.stats = ready["stats"]
 
+    def dying_at(self) -> tuple[int, int] | None:
+        """(partition, offset) of the event the child was feeding, if it was feeding one: after it died,
+        the event it died on (or during)."""
+        busy, partition, offset = self._marker[:]
+        return (int(partition), int(offset)) if busy else None
+
     @classmethod
-    def open(cls, settings: Any, spawned: "BehaviorProcess | None" = None) -> "BehaviorProcess":
+    def open(cls, settings: Any, spawned: "BehaviorProcess | None" = None,
+             skip: Iterable[tuple[str, int, int]] = ()) -> "BehaviorProcess":
         """The layer's process for ``settings`` (``schemas.settings.Settings``), with the state saved
         locally, else the newest snapshot on the changelog topic. ``spawned``: a child started earlier
         (``BehaviorProcess()``), which has been importing in the meantime."""
@@ -210,7 +236,7 @@ class BehaviorProcess:
         path = settings.home / "worker" / f"behavior-{settings.app_id}.pkl"
         blob = None if path.exists() else asyncio.run(changelog.fetch(settings))
         process = spawned if spawned is not None else cls()
-        process.init(path, save_seconds=settings.state_save_seconds, changelog_blob=blob)
+        process.init(path, save_seconds=settings.state_save_seconds, changelog_blob=blob, skip=skip)
         print(f"behavioural state: {process.source} (generation {process.generation}; process {process.pid})",
               file=sys.stderr)
         return process

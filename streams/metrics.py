@@ -39,6 +39,8 @@ held_back = Counter(
 detect_errors = Counter("aiwatch_detect_errors", "events whose detection raised (event still stored)", registry=REGISTRY)
 behavior_restarts = Counter("aiwatch_behavior_restarts", "behavioural processes restarted after dying (state from "
                             "the last save, the events since replayed)", registry=REGISTRY)
+behavior_skipped = Counter("aiwatch_behavior_skipped_events", "events the behavioural layer skips because its "
+                           "process died on them twice (still stored and content-checked)", registry=REGISTRY)
 baseline_rows = Counter("aiwatch_baseline_rows", "baseline snapshot rows written", registry=REGISTRY)
 batch_seconds = Histogram(
     "aiwatch_batch_seconds", "time to process one batch", registry=REGISTRY,

@@ -14,7 +14,7 @@ import pytest
 
 from detectors.behavior.pipeline import BehaviorPipeline
 from schemas import Event
-from streams.behavior_process import BehaviorProcess, BehaviorProcessError, Item
+from streams.behavior_process import FAILPOINT_ENV, BehaviorProcess, BehaviorProcessError, Item
 
 FIXTURES = Path(__file__).parent / "fixtures" / "behavior"
 
@@ -178,6 +178,29 @@ def test_a_dead_child_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(BehaviorProcessError, match="behavioural process is gone"):
         run(go())
+
+
+def test_the_event_a_child_dies_on_is_known_and_can_be_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hard crash while feeding one event (fault injection): the worker's handle names that event,
+    and a child told to skip it feeds the rest of the batch."""
+    raws = session_events("hijack_tool_result", "s-poison")
+    marker = json.loads(raws[2])["event_id"]  # "s-poison-2": only that event's bytes hold it
+    monkeypatch.setenv(FAILPOINT_ENV, marker)
+    child = BehaviorProcess(tmp_path / "state.pkl")
+
+    async def feed(process: BehaviorProcess) -> dict:
+        return await process.submit(items(raws, first_offset=40))
+
+    with pytest.raises(BehaviorProcessError, match="exit code 70"):
+        run(feed(child))
+    assert child.dying_at() == (0, 42)
+    child.close()
+
+    again = BehaviorProcess(tmp_path / "state.pkl", skip={("events", 0, 42)})
+    answer = run(feed(again))
+    assert answer["skipped"] == 1 and answer["errors"] == 0
+    assert again.dying_at() is None  # between batches: no event is being fed
+    run(again.stop())
 
 
 def test_periodic_save_is_written_by_a_forked_copy(tmp_path: Path) -> None:

@@ -382,6 +382,32 @@ def test_a_dead_behavioural_process_is_restarted_from_its_saved_state(kafka_boot
         proc.stop()
 
 
+def test_an_event_that_kills_the_behavioural_process_is_skipped_not_a_crash_loop(
+        kafka_bootstrap: str, tmp_path: Path, topic_prefix: str, clickhouse_dsn: str) -> None:
+    """An event on which the layer's process dies hard (fault injection) would otherwise kill it at every
+    replay until the worker gives up: after the second death on it, the layer skips that one event; it is
+    stored, and the rest of the stream (a hijack after it) is still judged."""
+    poison = _fixture_session("hijack_tool_result", "sess-poison")[0]
+    session = _fixture_session("hijack_tool_result", "sess-after")
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_BEHAVIOR_FAILPOINT": poison["event_id"]}).start()
+    try:
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in [poison, *session]],
+                keys=[b"same-partition"] * (1 + len(session)))
+        proc.wait_for("SELECT count() > 0 FROM findings WHERE session_id = 'sess-after' "
+                      "AND category IN ('goal_hijack', 'exfiltration')", 1, timeout=90)
+        assert proc.proc.poll() is None, "the worker kept running"
+        counters = proc.counters()
+        assert counters["aiwatch_behavior_restarts_total"] == 2
+        assert counters["aiwatch_behavior_skipped_events_total"] == 1
+        assert proc.scalar("SELECT count() FROM events WHERE session_id IN ('sess-poison', 'sess-after')") \
+            == 1 + len(session)
+        log = proc.log_tail(400)
+        assert f"died 2 times on {proc.topics['events']}/" in log and "skips that event" in log
+    finally:
+        proc.stop()
+
+
 def test_worker_stops_loudly_when_its_behavioural_process_keeps_dying(kafka_bootstrap: str, tmp_path: Path,
                                                                       topic_prefix: str, clickhouse_dsn: str) -> None:
     """Past ``AIWATCH_BEHAVIOR_RESTARTS`` (here 0) the worker exits non-zero with the reason rather than

@@ -12,9 +12,10 @@ sees every event exactly once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -29,6 +30,7 @@ from streams.ingest import RawMessage, now_utc
 log = logging.getLogger("aiwatch.ingest")
 
 RESTART_WINDOW_S = 600.0  # ``Settings.behavior_restarts`` counts restarts within this window
+POISON_DEATHS = 2  # deaths of the behavioural process on one event before the layer skips it
 
 
 def ingest_group(settings: Settings) -> str:
@@ -131,25 +133,40 @@ async def consume(settings: Settings, processor: IngestProcessor, stopping: asyn
             await publishing
 
     restarts: deque[float] = deque()
+    deaths: Counter[tuple[str, int, int]] = Counter()  # events the behavioural process died on
+    poison: set[tuple[str, int, int]] = set()  # ... twice: the layer is no longer fed them
 
     async def restart(exc: BehaviorProcessError) -> None:
         """A dead behavioural process: a new one from the saved state, and every assigned partition rewound
-        to the offsets that state covers, so the events the dead one held are fed again. More than
-        ``behavior_restarts`` in ``RESTART_WINDOW_S``: the worker gives up (its supervisor takes over)."""
+        to the offsets that state covers, so the events the dead one held are fed again. An event the
+        process died on twice is not fed to the layer again (``POISON_DEATHS``): one event must not stop
+        the worker. More than ``behavior_restarts`` in ``RESTART_WINDOW_S``: the worker gives up (its
+        supervisor takes over)."""
         nonlocal state
+        assert state is not None and listener is not None
         now = time.monotonic()
         while restarts and now - restarts[0] > RESTART_WINDOW_S:
             restarts.popleft()
+        at = state.dying_at()
+        where = "" if at is None else f" while feeding {settings.topic_events}/{at[0]}/{at[1]}"
         if len(restarts) >= settings.behavior_restarts:
-            log.error("behavioural process died %d times in %.0f min; stopping the worker",
-                      len(restarts) + 1, RESTART_WINDOW_S / 60)
+            log.error("behavioural process died %d times in %.0f min%s; stopping the worker",
+                      len(restarts) + 1, RESTART_WINDOW_S / 60, where)
             raise exc
         restarts.append(now)
         metrics.behavior_restarts.inc()
-        log.error("%s; restarting it from its saved state", exc)
-        assert state is not None and listener is not None
+        log.error("%s%s; restarting it from its saved state", exc, where)
+        if at is not None:
+            event = (settings.topic_events, *at)
+            deaths[event] += 1
+            if deaths[event] >= POISON_DEATHS and event not in poison:
+                poison.add(event)
+                metrics.behavior_skipped.inc()
+                log.error("the behavioural process died %d times on %s/%s/%s; the layer skips that event from now "
+                          "on (it is stored, and content detection and rules ran on it)", deaths[event], *event)
         state.close()
-        state = await asyncio.get_running_loop().run_in_executor(None, BehaviorProcess.open, settings)
+        state = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(BehaviorProcess.open, settings, skip=frozenset(poison)))
         processor.replace_behavior(state)
         listener.state = state
         await listener.rewind(consumer.assignment())
