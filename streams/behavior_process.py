@@ -9,8 +9,9 @@ while it works on the next batch. The child also writes the state snapshots, so 
 no longer stalls ingestion.
 
 Protocol: pickled ``(op, payload)`` requests over one pipe, answered strictly in order, one answer
-per request (``("ok", value)`` or ``("error", text)``). The child starts by announcing the state it
-restored. It exits when the pipe closes, so a worker killed with SIGKILL leaves no child behind; a
+per request (``("ok", value)`` or ``("error", text)``). The child is spawned early and imports while
+the worker starts; its first request is ``init`` (where the state is saved, the changelog snapshot,
+events it must skip), answered with the state it restored. It exits when the pipe closes, so a worker killed with SIGKILL leaves no child behind; a
 child that dies is restarted by the worker (``streams.agents.batch_consumer``).
 """
 
