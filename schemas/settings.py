@@ -110,6 +110,11 @@ class Settings(BaseSettings):
         default=3, ge=0, description="times per 10 minutes a dead behavioural process is restarted from its saved "
                                      "state before the worker gives up and exits"
     )
+    behavior_failpoint: str = Field(
+        default="", max_length=256,
+        description="fault injection for tests: the behavioural process exits hard on an event whose bytes "
+                    "contain this text (empty: off)",
+    )
     state_save_seconds: float = Field(
         default=30.0, gt=0, description="how often the worker saves behavioural state with its offsets (local store)"
     )

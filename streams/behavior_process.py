@@ -35,9 +35,7 @@ log = logging.getLogger("aiwatch.behavior")
 START_TIMEOUT_S = 180.0
 DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 LONG_NUMBER = b"0" * 19  # a 19+ digit run: where orjson and pydantic's JSON parser may read a number differently
-# Fault injection for tests: the layer's process exits hard on an event whose bytes contain this value.
-FAILPOINT_ENV = "AIWATCH_BEHAVIOR_FAILPOINT"
-FAILPOINT_EXIT = 70
+FAILPOINT_EXIT = 70  # exit code of the fault injection (``Settings.behavior_failpoint``)
 
 
 @dataclass(frozen=True)
@@ -56,20 +54,19 @@ class Item:
 
 def serve(conn: Connection, marker: Any = None) -> None:
     """The child's main loop (the target of the spawned process). It imports what it needs first, then
-    waits for ``("init", (path, save_seconds, changelog_blob, skip))``: the worker spawns it before its
+    waits for ``("init", (path, save_seconds, changelog_blob, skip, failpoint))``: the worker spawns it before its
     own start-up work, so the two start in parallel. ``marker`` (shared memory: busy, partition,
     offset) always says which event the layer is feeding, so the worker knows it if the process dies."""
     from streams.state import BehaviorStore
 
     logging.basicConfig(level=os.environ.get("AIWATCH_WORKER_LOG_LEVEL", "WARNING"))
     try:
-        op, (path, save_seconds, changelog_blob, skip) = conn.recv()
+        op, (path, save_seconds, changelog_blob, skip, failpoint) = conn.recv()
     except (EOFError, OSError):
         return  # the worker stopped before it needed the layer
     if op != "init":
         conn.send(("error", f"expected init, got {op!r}"))
         return
-    failpoint = os.environ.get(FAILPOINT_ENV, "").encode()
     store = BehaviorStore.open(Path(path), save_seconds=save_seconds,
                                changelog=(lambda: changelog_blob) if changelog_blob else None)
     conn.send(("ok", {"source": store.source, "generation": store.generation,
@@ -186,7 +183,8 @@ class BehaviorProcess:
     """The worker's handle on the child: requests go out at once, answers come back as futures, in order."""
 
     def __init__(self, path: Path | None = None, save_seconds: float = 30.0,
-                 changelog_blob: bytes | None = None, skip: Iterable[tuple[str, int, int]] = ()) -> None:
+                 changelog_blob: bytes | None = None, skip: Iterable[tuple[str, int, int]] = (),
+                 failpoint: str = "") -> None:
         """Spawn the child; with ``path``, also restore the state there and wait until it is ready
         (otherwise ``init`` does that later, once the child has had time to import)."""
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, event-looped parent
@@ -201,14 +199,15 @@ class BehaviorProcess:
         self.stats: Mapping[str, int] = {}
         self._receiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-behavior-rx")
         if path is not None:
-            self.init(path, save_seconds, changelog_blob, skip)
+            self.init(path, save_seconds, changelog_blob, skip, failpoint)
 
     def init(self, path: Path, save_seconds: float = 30.0, changelog_blob: bytes | None = None,
-             skip: Iterable[tuple[str, int, int]] = ()) -> None:
+             skip: Iterable[tuple[str, int, int]] = (), failpoint: str = "") -> None:
         """Restore the state saved at ``path`` (else from ``changelog_blob``, else new) and wait for it.
-        ``skip``: (topic, partition, offset) of events the layer must not be fed (it died on them)."""
+        ``skip``: (topic, partition, offset) of events the layer must not be fed (it died on them);
+        ``failpoint``: fault injection (tests), the child exits hard on an event holding this text."""
         try:
-            self._conn.send(("init", (str(path), save_seconds, changelog_blob, frozenset(skip))))
+            self._conn.send(("init", (str(path), save_seconds, changelog_blob, frozenset(skip), failpoint.encode())))
         except (OSError, ValueError) as exc:
             raise BehaviorProcessError(f"behavioural process is gone ({self._exit()}): {exc}") from None
         if not self._conn.poll(START_TIMEOUT_S):
@@ -237,7 +236,8 @@ class BehaviorProcess:
         path = settings.home / "worker" / f"behavior-{settings.app_id}.pkl"
         blob = None if path.exists() else asyncio.run(changelog.fetch(settings))
         process = spawned if spawned is not None else cls()
-        process.init(path, save_seconds=settings.state_save_seconds, changelog_blob=blob, skip=skip)
+        process.init(path, save_seconds=settings.state_save_seconds, changelog_blob=blob, skip=skip,
+                     failpoint=settings.behavior_failpoint)
         print(f"behavioural state: {process.source} (generation {process.generation}; process {process.pid})",
               file=sys.stderr)
         return process

@@ -14,7 +14,7 @@ import pytest
 
 from detectors.behavior.pipeline import BehaviorPipeline
 from schemas import Event
-from streams.behavior_process import FAILPOINT_ENV, BehaviorProcess, BehaviorProcessError, Item
+from streams.behavior_process import BehaviorProcess, BehaviorProcessError, Item
 
 FIXTURES = Path(__file__).parent / "fixtures" / "behavior"
 
@@ -180,13 +180,12 @@ def test_a_dead_child_is_a_clear_error(tmp_path: Path) -> None:
         run(go())
 
 
-def test_the_event_a_child_dies_on_is_known_and_can_be_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_event_a_child_dies_on_is_known_and_can_be_skipped(tmp_path: Path) -> None:
     """A hard crash while feeding one event (fault injection): the worker's handle names that event,
     and a child told to skip it feeds the rest of the batch."""
     raws = session_events("hijack_tool_result", "s-poison")
     marker = json.loads(raws[2])["event_id"]  # "s-poison-2": only that event's bytes hold it
-    monkeypatch.setenv(FAILPOINT_ENV, marker)
-    child = BehaviorProcess(tmp_path / "state.pkl")
+    child = BehaviorProcess(tmp_path / "state.pkl", failpoint=marker)
 
     async def feed(process: BehaviorProcess) -> dict:
         return await process.submit(items(raws, first_offset=40))
