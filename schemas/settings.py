@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         default=300.0, gt=0,
         description="how often a saved state snapshot is also published to the changelog topic (disaster recovery)",
     )
+    baseline_partition_by: list[Literal["env", "tenant"]] = Field(
+        default_factory=list,
+        description="event fields that split each app's baselines (JSON list, e.g. [\"env\"]): staging does not "
+                    "teach production what is normal, nor one tenant another; empty: one baseline per app",
+    )
     baseline_snapshot_seconds: float = Field(
         default=3600.0, gt=0, description="how often baseline snapshots are written to the baselines table"
     )

@@ -54,21 +54,22 @@ class Item:
 
 def serve(conn: Connection, marker: Any = None) -> None:
     """The child's main loop (the target of the spawned process). It imports what it needs first, then
-    waits for ``("init", (path, save_seconds, changelog_blob, skip, failpoint))``: the worker spawns it before its
+    waits for ``("init", (path, save_seconds, changelog_blob, skip, failpoint, partition_by))``: the worker spawns it before its
     own start-up work, so the two start in parallel. ``marker`` (shared memory: busy, partition,
     offset) always says which event the layer is feeding, so the worker knows it if the process dies."""
     from streams.state import BehaviorStore
 
     logging.basicConfig(level=os.environ.get("AIWATCH_WORKER_LOG_LEVEL", "WARNING"))
     try:
-        op, (path, save_seconds, changelog_blob, skip, failpoint) = conn.recv()
+        op, (path, save_seconds, changelog_blob, skip, failpoint, partition_by) = conn.recv()
     except (EOFError, OSError):
         return  # the worker stopped before it needed the layer
     if op != "init":
         conn.send(("error", f"expected init, got {op!r}"))
         return
     store = BehaviorStore.open(Path(path), save_seconds=save_seconds,
-                               changelog=(lambda: changelog_blob) if changelog_blob else None)
+                               changelog=(lambda: changelog_blob) if changelog_blob else None,
+                               partition_by=partition_by)
     conn.send(("ok", {"source": store.source, "generation": store.generation,
                       "restored_from": dict(store.restored_from), "stats": store.pipeline.stats()}))
     saver = Saver(store)
@@ -184,7 +185,7 @@ class BehaviorProcess:
 
     def __init__(self, path: Path | None = None, save_seconds: float = 30.0,
                  changelog_blob: bytes | None = None, skip: Iterable[tuple[str, int, int]] = (),
-                 failpoint: str = "") -> None:
+                 failpoint: str = "", partition_by: Sequence[str] = ()) -> None:
         """Spawn the child; with ``path``, also restore the state there and wait until it is ready
         (otherwise ``init`` does that later, once the child has had time to import)."""
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, event-looped parent
@@ -199,15 +200,18 @@ class BehaviorProcess:
         self.stats: Mapping[str, int] = {}
         self._receiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiwatch-behavior-rx")
         if path is not None:
-            self.init(path, save_seconds, changelog_blob, skip, failpoint)
+            self.init(path, save_seconds, changelog_blob, skip, failpoint, partition_by)
 
     def init(self, path: Path, save_seconds: float = 30.0, changelog_blob: bytes | None = None,
-             skip: Iterable[tuple[str, int, int]] = (), failpoint: str = "") -> None:
+             skip: Iterable[tuple[str, int, int]] = (), failpoint: str = "",
+             partition_by: Sequence[str] = ()) -> None:
         """Restore the state saved at ``path`` (else from ``changelog_blob``, else new) and wait for it.
         ``skip``: (topic, partition, offset) of events the layer must not be fed (it died on them);
-        ``failpoint``: fault injection (tests), the child exits hard on an event holding this text."""
+        ``failpoint``: fault injection (tests), the child exits hard on an event holding this text;
+        ``partition_by``: how baselines split each app (``Settings.baseline_partition_by``)."""
         try:
-            self._conn.send(("init", (str(path), save_seconds, changelog_blob, frozenset(skip), failpoint.encode())))
+            self._conn.send(("init", (str(path), save_seconds, changelog_blob, frozenset(skip), failpoint.encode(),
+                                      tuple(partition_by))))
         except (OSError, ValueError) as exc:
             raise BehaviorProcessError(f"behavioural process is gone ({self._exit()}): {exc}") from None
         if not self._conn.poll(START_TIMEOUT_S):
@@ -237,7 +241,7 @@ class BehaviorProcess:
         blob = None if path.exists() else asyncio.run(changelog.fetch(settings))
         process = spawned if spawned is not None else cls()
         process.init(path, save_seconds=settings.state_save_seconds, changelog_blob=blob, skip=skip,
-                     failpoint=settings.behavior_failpoint)
+                     failpoint=settings.behavior_failpoint, partition_by=settings.baseline_partition_by)
         print(f"behavioural state: {process.source} (generation {process.generation}; process {process.pid})",
               file=sys.stderr)
         return process

@@ -256,9 +256,11 @@ def _detection(rule_paths: list[str] | None, behavior: bool = False, classifier:
     except RuleLoadError as exc:
         raise SystemExit(f"aiwatch: the rule pack has errors:\n{exc}") from None
     if behavior:
+        from detectors.behavior.baseline import BaselineConfig
         from detectors.behavior.pipeline import BehaviorPipeline
 
-        detection.behavior = BehaviorPipeline()
+        detection.behavior = BehaviorPipeline(
+            baseline=BaselineConfig(partition_by=tuple(settings.baseline_partition_by)))
     return detection
 
 
@@ -332,9 +334,11 @@ def cmd_baseline_suggest(args: argparse.Namespace) -> int:
 
     from detectors.behavior.suggest import suggest
 
+    from detectors.behavior.baseline import BaselineConfig
+
     current = Path(args.current).read_text(encoding="utf-8") if args.current else None
     if args.events:
-        pipeline = BehaviorPipeline()
+        pipeline = BehaviorPipeline(baseline=BaselineConfig(partition_by=tuple(_settings().baseline_partition_by)))
         seen = 0
         with open(args.events, "rb") as handle:
             for line in handle:
@@ -357,13 +361,17 @@ def cmd_baseline_suggest(args: argparse.Namespace) -> int:
                   "traffic; or pass --events FILE to learn from an export.", file=sys.stderr)
             return 1
         print(f"from the baselines snapshot of {rows[0]['snapshot']} ({len(rows)} rows)", file=sys.stderr)
-    suggestion = suggest(rows, args.app, current=current)
+    try:
+        suggestion = suggest(rows, args.app, current=current, partition=args.partition)
+    except ValueError as exc:
+        print(f"aiwatch baseline suggest: {exc}", file=sys.stderr)
+        return 2
     print(suggestion.diff(current) if args.diff else suggestion.to_yaml())
     return 0
 
 
 SNAPSHOT_SQL = """
-SELECT toString(snapshot_ts) AS snapshot, app, entity_kind, entity, detector, function, field, over, warm,
+SELECT toString(snapshot_ts) AS snapshot, app, partition, entity_kind, entity, detector, function, field, over, warm,
        observations, mean, std, p50, p99, max, distinct_values, top_values
 FROM baselines
 WHERE app = {app} AND snapshot_ts = (SELECT max(snapshot_ts) FROM baselines WHERE app = {app})
@@ -518,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--events", help="learn from this JSONL file of events instead of the store's latest baselines snapshot")
     bp.add_argument("--current", help="the app's current policy YAML, to show a diff against")
     bp.add_argument("--diff", action="store_true", help="print a unified diff against --current instead of the YAML")
+    bp.add_argument("--partition", help="the baseline partition to use when the app's baselines are split "
+                                        "(AIWATCH_BASELINE_PARTITION_BY), e.g. env=prod")
     bp.set_defaults(fn=cmd_baseline_suggest)
 
     p = add("eval", cmd_eval)

@@ -10,14 +10,18 @@ update is lost or counted twice.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from detectors.behavior.baseline import BaselineConfig, BaselineStore
 from detectors.behavior.pipeline import BehaviorPipeline
+
+log = logging.getLogger("aiwatch.state")
 
 STATE_VERSION = 1
 Position = tuple[str, int]  # (topic, partition)
@@ -36,9 +40,13 @@ class BehaviorStore:
 
     @classmethod
     def open(cls, path: Path, save_seconds: float = 30.0,
-             changelog: Callable[[], bytes | None] | None = None) -> "BehaviorStore":
-        """The saved state: the local file, else the newest snapshot on the changelog, else a new one."""
-        store = cls(path=path, save_seconds=save_seconds)
+             changelog: Callable[[], bytes | None] | None = None,
+             partition_by: tuple[str, ...] = ()) -> "BehaviorStore":
+        """The saved state: the local file, else the newest snapshot on the changelog, else a new one.
+        ``partition_by``: how baselines split each app (``BaselineConfig.partition_by``); a saved state
+        split another way keeps its sessions and drift, and its baselines start learning again."""
+        store = cls(path=path, save_seconds=save_seconds,
+                    pipeline=BehaviorPipeline(baseline=BaselineConfig(partition_by=tuple(partition_by))))
         blob, source = None, "new"
         if path.exists():
             blob, source = path.read_bytes(), "local"
@@ -53,6 +61,12 @@ class BehaviorStore:
                 store.restored_from = dict(saved["offsets"])
                 store.generation = int(saved.get("generation", 0))
                 store.source = source
+                had = store.pipeline.baselines.model.config
+                if tuple(getattr(had, "partition_by", ())) != tuple(partition_by):
+                    log.warning("baselines were split by %s and are now split by %s: they start learning again "
+                                "(sessions and drift are kept)", list(getattr(had, "partition_by", ())) or ["app"],
+                                list(partition_by) or ["app"])
+                    store.pipeline.baselines = BaselineStore(replace(had, partition_by=tuple(partition_by)))
         return store
 
     def wants(self, topic: str, partition: int, offset: int) -> bool:

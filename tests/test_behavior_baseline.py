@@ -221,3 +221,47 @@ def test_hst_model_cap_drops_least_recent_model_loudly() -> None:
     caps = [f for f in found if f.rule_id == "baseline.capacity"]
     assert len(caps) == 1 and "max_hst_models" in caps[0].rationale
     assert state.counters["hst_models:hst_by_agent"] == 2 and state.counters["hst_models_evicted:hst_by_agent"] >= 1
+
+
+# -- partitions (Elastic's partition_field: env / tenant within an app) ------------------------------
+
+
+def _in(env: str, tool: str, t: float):
+    return call(tool, t).model_copy(update={"env": env})
+
+
+def _partitioned_history(store: BaselineStore) -> None:
+    for i in range(40):  # production uses both tools; staging only ever searched
+        store.process(_in("prod", "search" if i % 2 else "export_report", i))
+        store.process(_in("staging", "search", 100 + i))
+
+
+@pytest.mark.parametrize(("partition_by", "flagged"), [((), False), (("env",), True)])
+def test_partitions_keep_environments_apart(partition_by: tuple[str, ...], flagged: bool) -> None:
+    """A tool production uses all the time is still new for staging when baselines are split by env."""
+    store = BaselineStore(only("rare_tool_by_agent", warmup=10, partition_by=partition_by))
+    _partitioned_history(store)
+    found = store.process(_in("staging", "export_report", 200))
+    assert [f.rule_id for f in found] == (["rare_tool_by_agent"] if flagged else [])
+    if flagged:
+        assert found[0].app == "app" and found[0].evidence[0]["partition"] == "env=staging"
+        assert "app app (env=staging)" in found[0].rationale
+    labels = {r["partition"] for r in store.snapshot() if r["detector"] == "rare_tool_by_agent"}
+    assert labels == ({"env=prod", "env=staging"} if flagged else {""})
+
+
+def test_partition_fields_are_checked() -> None:
+    with pytest.raises(ValueError, match="partition_by 'region' is not one of env, tenant"):
+        BaselineConfig(partition_by=("region",))
+
+
+def test_suggest_asks_which_partition_when_there_are_several() -> None:
+    from detectors.behavior.suggest import suggest
+
+    store = BaselineStore(only("rare_tool_by_app", warmup=10, partition_by=("env",)))
+    _partitioned_history(store)
+    rows = store.snapshot()
+    with pytest.raises(ValueError, match="2 partitions \\(env=prod, env=staging\\)"):
+        suggest(rows, "app")
+    assert suggest(rows, "app", partition="env=staging").policy["allow_lists"]["tools"] == ["search"]
+    assert suggest(rows, "app", partition="env=prod").policy["allow_lists"]["tools"] == ["export_report", "search"]

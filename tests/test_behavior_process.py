@@ -96,6 +96,39 @@ def test_state_is_saved_by_the_child_and_restored_with_its_offsets(tmp_path: Pat
     assert hijacks, "the action after the restart is judged with the tool result read before it"
 
 
+def test_baselines_split_by_env_in_the_child_and_a_changed_split_learns_again(tmp_path: Path) -> None:
+    """``Settings.baseline_partition_by`` reaches the child; a state saved under another split keeps its
+    sessions (the hijack is still seen across the restart) and its baselines start learning again."""
+    raws = [orjson.dumps({**orjson.loads(r), "env": "prod"}) for r in session_events("hijack_tool_result", "s-env")]
+    before, after = raws[:3], raws[3:]
+    path = tmp_path / "state.pkl"
+
+    async def first() -> dict:
+        child = BehaviorProcess(path)  # one baseline per app
+        try:
+            await child.submit(items(before))
+            return await child.save(force=True)
+        finally:
+            await child.stop()
+
+    assert run(first())["saved"]
+
+    async def second() -> tuple[BehaviorProcess, dict, list]:
+        child = BehaviorProcess(path, partition_by=("env",))
+        try:
+            fresh = await child.submit(items(after, first_offset=3))
+            return child, fresh, await child.snapshot(datetime(2026, 11, 2, tzinfo=timezone.utc))
+        finally:
+            await child.stop()
+
+    child, fresh, rows = run(second())
+    assert child.source == "local"
+    assert child.stats["baseline.events"] == len(after)  # learning again from the restore on (not 3 + 3)
+    assert [f for _, fs in fresh["findings"] for f in fs if f.category in ("goal_hijack", "exfiltration")]
+    entity_rows = [r for r in rows if r["detector"].startswith(("rare_", "high_", "time_of_day", "hst_"))]
+    assert entity_rows and {r["partition"] for r in entity_rows} == {"env=prod"}
+
+
 def test_changelog_snapshot_is_used_without_a_local_file(tmp_path: Path) -> None:
     raws = session_events("hijack_tool_result", "s-3")
 

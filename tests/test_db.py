@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 import orjson
@@ -34,7 +35,7 @@ def test_migrate_is_idempotent_and_applies_retention(client: Client) -> None:
     engine = ddl.result_rows[0][0]
     assert "toIntervalDay(500)" in engine and "ReplacingMergeTree" in engine and "toYYYYMM(ts)" in engine
     versions = [r[0] for r in client.query("SELECT version FROM schema_migrations ORDER BY version").result_rows]
-    assert versions == [1, 2, 3, 4, 5, 6, 7]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_retention_below_minimum_is_refused(client: Client) -> None:
@@ -91,3 +92,23 @@ def test_policy_changes_record_each_pack_put_in_force_once(client: Client) -> No
     assert [r[2] for r in rows] == ["alice", "bob"]
     assert rows[1][1] == rows[0][0] == manifest["policy_version"]
     assert current_policy(client) == changed["policy_version"]
+
+
+def test_baseline_rows_of_two_partitions_are_both_kept(client: Client) -> None:
+    """The same entity, detector and snapshot time in two partitions (env=prod, env=staging) are two rows,
+    even after ReplacingMergeTree merges (the partition is part of the sorting key, migration 0008)."""
+    from detectors.behavior.baseline import BaselineConfig, BaselineStore
+    from detectors.behavior.testing import ev
+
+    migrate(client, 400)
+    store = BaselineStore(BaselineConfig(partition_by=("env",), warmup=3))
+    for env in ("prod", "staging"):
+        for i in range(5):
+            store.process(ev("tool_call", tool="search", args={}, ts=i, agent="dbagent").model_copy(update={"env": env}))
+    rows = [r for r in store.snapshot(time.time()) if r["detector"] == "rare_tool_by_agent"]  # recent: within the TTL
+    assert sorted(r["partition"] for r in rows) == ["env=prod", "env=staging"]
+    ClickHouseSink(client).insert_dicts("baselines", rows)
+    client.command("OPTIMIZE TABLE baselines FINAL")
+    kept = client.query("SELECT partition FROM baselines WHERE entity = 'dbagent' AND detector = 'rare_tool_by_agent' "
+                        "ORDER BY partition").result_rows
+    assert [r[0] for r in kept] == ["env=prod", "env=staging"]

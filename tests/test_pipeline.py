@@ -408,6 +408,22 @@ def test_an_event_that_kills_the_behavioural_process_is_skipped_not_a_crash_loop
         proc.stop()
 
 
+def test_baselines_split_by_env_reach_the_store(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
+                                                clickhouse_dsn: str) -> None:
+    """AIWATCH_BASELINE_PARTITION_BY reaches the behavioural process: snapshot rows carry the partition."""
+    events = [{**e, "env": env} for env in ("prod", "staging")
+              for e in _fixture_session("hijack_tool_result", f"sess-{env}")]
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_BASELINE_PARTITION_BY": '["env"]',
+                                    "AIWATCH_BASELINE_SNAPSHOT_SECONDS": "1"}).start()
+    try:
+        produce(proc.bootstrap, proc.topics["events"], [orjson.dumps(e) for e in events])
+        proc.wait_for("SELECT arraySort(groupUniqArray(partition)) FROM baselines "
+                      "WHERE detector = 'time_of_day_by_identity'", ["env=prod", "env=staging"], timeout=60)
+    finally:
+        proc.stop()
+
+
 def test_worker_stops_loudly_when_its_behavioural_process_keeps_dying(kafka_bootstrap: str, tmp_path: Path,
                                                                       topic_prefix: str, clickhouse_dsn: str) -> None:
     """Past ``AIWATCH_BEHAVIOR_RESTARTS`` (here 0) the worker exits non-zero with the reason rather than

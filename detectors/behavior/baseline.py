@@ -12,9 +12,11 @@ Each ``Spec`` is one detector function, as in Elastic anomaly detection:
 - ``time_of_day`` — activity at an hour this entity is never active;
 - ``hst`` — a multivariate river ``HalfSpaceTrees`` score over per-bucket features of the entity.
 
-``partition`` is always the app: every app is modelled independently (one ``BaselineState`` per app,
-the value a Faust table keyed by app holds). ``by`` names the entity kind modelled on its own history;
-``over`` compares an entity with the population of its kind within the app.
+``partition``: every app is modelled independently (one ``BaselineState`` per app), and
+``BaselineConfig.partition_by`` splits each app further by event fields (``env``, ``tenant``): staging
+does not teach production what is normal, nor one tenant another. Every entity, population and limit
+then lives in its partition. ``by`` names the entity kind modelled on its own history; ``over`` compares
+an entity with the population of its kind within the partition.
 
 Rules of the game (river's shape, AnomalyFilter-style):
 
@@ -125,6 +127,8 @@ FIELD: dict[str, Callable[[Event], Any]] = {
 }
 
 
+PARTITION: dict[str, Callable[[Event], str | None]] = {"env": lambda e: e.env, "tenant": lambda e: e.tenant}
+
 # Event kinds that can carry a field / name an entity (the others skip the spec without looking).
 _FIELD_KINDS = {"tool": ("tool_call",), "destination": ("tool_call",), "result_bytes": ("tool_result",)}
 _ENTITY_KINDS = {"tool": ("tool_call", "tool_result")}
@@ -223,10 +227,16 @@ class BaselineConfig:
     hst_window: int = 50
     max_hst_models: int = 1_000  # per app: HalfSpaceTrees models are the big ones (least recently active dropped)
     hst_seed: int = 7
+    partition_by: tuple[str, ...] = ()  # event fields that split each app's baselines (see ``PARTITION``)
 
     def __post_init__(self) -> None:
         ids = [s.id for s in self.specs]
         problems = []
+        for name in self.partition_by:
+            if name not in PARTITION:
+                problems.append(f"partition_by {name!r} is not one of {', '.join(PARTITION)}")
+        if len(set(self.partition_by)) < len(self.partition_by):
+            problems.append(f"partition_by repeats a field: {list(self.partition_by)}")
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             problems.append(f"duplicate spec ids {dupes}")
@@ -331,6 +341,29 @@ class BaselineState:
     first_ts: float = 0.0
     last_ts: float = 0.0
     events: int = 0
+    partition: str = ""  # "env=prod,tenant=acme" under ``BaselineConfig.partition_by``; "" for the whole app
+
+    @property
+    def scope(self) -> str:
+        """The app, and the partition when there is one (for rationales)."""
+        partition = _partition(self)
+        return f"{self.app} ({partition})" if partition else self.app
+
+
+def _partition(state: BaselineState) -> str:
+    return getattr(state, "partition", "")  # a state saved before partitions existed has none (slots)
+
+
+def _key(app: str, partition: str) -> str:
+    """Where ``BaselineStore`` keeps the state of one app (and partition)."""
+    return f"{app}\x1f{partition}" if partition else app
+
+
+def partition_of(config: BaselineConfig, event: Event) -> str:
+    """The partition label of ``event`` under ``config`` ("" when baselines are per app only)."""
+    if not config.partition_by:
+        return ""
+    return ",".join(f"{name}={PARTITION[name](event) or '-'}" for name in config.partition_by)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -477,7 +510,7 @@ class BaselineModel:
             old, _ = table.popitem(last=False)
             state.counters[f"entities_evicted:{kind}"] += 1
             self._capacity(state, f"entities:{kind}", event, ts, out,
-                           f"more than {self.config.max_entities} {kind} entities in app {state.app}",
+                           f"more than {self.config.max_entities} {kind} entities in app {state.scope}",
                            f"the least recently seen {kind} ({old}) was evicted to model the new one ({name}); an "
                            "evicted entity that returns starts a new warm-up", "max_entities")
         ent = table[name] = EntityState(kind, name, ts, ts)
@@ -513,7 +546,8 @@ class BaselineModel:
             agent=event.agent if event is not None else None,
             user_id=_identity(event) if event is not None else None, discriminator=discriminator,
             evidence=[{"kind": "baseline", "function": spec.function, "field": spec.field, "by": spec.by,
-                       "over": spec.over, "entity": ent.name, "entity_events": ent.events, **evidence}],
+                       "over": spec.over, "entity": ent.name, "entity_events": ent.events,
+                       **({"partition": _partition(state)} if _partition(state) else {}), **evidence}],
             tags=spec.tags)
 
     # rare ------------------------------------------------------------------------------------------
@@ -537,7 +571,7 @@ class BaselineModel:
                     state, spec, ent, event, 0.6,
                     f"First {spec.field} {value!r} for {spec.by} {ent.name}",
                     f"{spec.by.capitalize()} {ent.name} used {spec.field} {value!r} for the first time after "
-                    f"{m.total} observations of {len(m.values)} known values (app {state.app}); new values are "
+                    f"{m.total} observations of {len(m.values)} known values (app {state.scope}); new values are "
                     f"rare for it (estimated {rate:.1%} of observations).",
                     {"value": value, "known_values": len(m.values), "observations": m.total,
                      "novelty_rate": round(rate, 4), "top_values": _top(m.values, 5)}, f"{ent.name}\x1f{value}"))
@@ -548,9 +582,9 @@ class BaselineModel:
                 if size >= cfg.min_population and users / size <= spec.threshold:
                     out.append(self._finding(
                         state, spec, ent, event, 0.55 if users else 0.65,
-                        f"{spec.field} {value!r} is rare across {spec.by} entities of {state.app}",
+                        f"{spec.field} {value!r} is rare across {spec.by} entities of {state.scope}",
                         f"{spec.by.capitalize()} {ent.name} used {spec.field} {value!r}, which only {users} of "
-                        f"{size} {spec.by} entities of app {state.app} have used (at most {spec.threshold:.0%} "
+                        f"{size} {spec.by} entities of app {state.scope} have used (at most {spec.threshold:.0%} "
                         "is rare).",
                         {"value": value, "population": size, "entities_using": users}, f"{ent.name}\x1f{value}"))
         if not learn:
@@ -748,7 +782,7 @@ class BaselineModel:
                 state.counters[key] -= 1
                 state.counters[f"hst_models_evicted:{spec.id}"] += 1
                 self._capacity(state, key, _no_event(state, ent), ent.last_ts, out,
-                               f"more than {cfg.max_hst_models} HalfSpaceTrees models ({spec.by}) in app {state.app}",
+                               f"more than {cfg.max_hst_models} HalfSpaceTrees models ({spec.by}) in app {state.scope}",
                                f"the model of the least recently active {spec.by} ({other.name}) was dropped; it "
                                "warms up again if that entity returns", "max_hst_models")
                 return
@@ -797,7 +831,9 @@ class BaselineModel:
 
 def _no_event(state: BaselineState, ent: EntityState) -> Event:
     """A stand-in event for findings raised while closing a bucket (no triggering event at hand)."""
-    return Event.model_validate({"schema": "aiwatch.event/1", "event_id": f"bucket:{state.app}:{ent.kind}:{ent.name}"[:128],
+    partition = _partition(state)
+    where = f"{state.app}/{partition}" if partition else state.app
+    return Event.model_validate({"schema": "aiwatch.event/1", "event_id": f"bucket:{where}:{ent.kind}:{ent.name}"[:128],
                                  "ts": max(ent.last_ts, 0.0), "kind": "prompt", "app": state.app})
 
 
@@ -829,28 +865,32 @@ class BaselineStore:
         self.counters: Counter[str] = Counter()
         self.frozen = False  # evaluation: score only, learn nothing
 
-    def state(self, app: str) -> BaselineState:
-        st = self.states.get(app)
+    def state(self, app: str, partition: str = "") -> BaselineState:
+        key = _key(app, partition)
+        st = self.states.get(key)
         if st is None:
             if len(self.states) >= self.max_partitions:
                 self.states.popitem(last=False)
                 self.counters["partitions_evicted"] += 1
-            st = self.states[app] = BaselineState(app)
+            st = self.states[key] = BaselineState(app, partition=partition)
         else:
-            self.states.move_to_end(app)
+            self.states.move_to_end(key)
         return st
 
+    def state_of(self, event: Event) -> BaselineState:
+        return self.state(event.app, partition_of(self.model.config, event))
+
     def process(self, event: Event) -> list[Finding]:
-        st = self.state(event.app)
+        st = self.state_of(event)
         if self.frozen:
             return self.model.score_one(st, event)
         return self.model.process(st, event, self.counters)
 
     def learn_one(self, event: Event) -> None:
-        self.model.learn_one(self.state(event.app), event)
+        self.model.learn_one(self.state_of(event), event)
 
     def score_one(self, event: Event) -> list[Finding]:
-        st = self.states.get(event.app)
+        st = self.states.get(_key(event.app, partition_of(self.model.config, event)))
         return self.model.score_one(st, event) if st is not None else []
 
     def snapshot(self, ts: float | datetime | None = None) -> list[dict[str, Any]]:
@@ -861,6 +901,7 @@ SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("schema_version", "LowCardinality(String)"),
     ("snapshot_ts", "DateTime64(3, 'UTC')"),
     ("app", "LowCardinality(String)"),
+    ("partition", "LowCardinality(String)"),
     ("entity_kind", "LowCardinality(String)"),
     ("entity", "String"),
     ("detector", "LowCardinality(String)"),
@@ -882,7 +923,7 @@ SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("extra", "String"),
 )
 """Columns of one snapshot row (ClickHouse types): write them to a ``baselines`` table, e.g.
-``ENGINE = ReplacingMergeTree ORDER BY (app, entity_kind, entity, detector, field, snapshot_ts)``,
+``ENGINE = ReplacingMergeTree ORDER BY (app, entity_kind, entity, detector, field, snapshot_ts, partition)``,
 ``PARTITION BY toYYYYMM(snapshot_ts)``. ``extra`` is JSON (bucket span, active hours, HST score…)."""
 
 
@@ -892,8 +933,8 @@ def _dt(ts: float) -> datetime:
 
 def _row(**kw: Any) -> dict[str, Any]:
     row = {name: None for name, _ in SNAPSHOT_COLUMNS}
-    row.update({"over": 0, "warm": 0, "observations": 0, "distinct_values": 0, "top_values": [], "evicted": 0,
-                "extra": "{}"})
+    row.update({"partition": "", "over": 0, "warm": 0, "observations": 0, "distinct_values": 0, "top_values": [],
+                "evicted": 0, "extra": "{}"})
     row.update(kw)
     return row
 
@@ -905,7 +946,8 @@ def snapshot(state: BaselineState, config: BaselineConfig, ts: float | datetime 
     when = ts if isinstance(ts, datetime) else _dt(ts if ts is not None else state.last_ts)
     rows: list[dict[str, Any]] = []
     specs = {s.id: s for s in config.specs}
-    base = {"schema_version": SNAPSHOT_SCHEMA, "snapshot_ts": when, "app": state.app}
+    base = {"schema_version": SNAPSHOT_SCHEMA, "snapshot_ts": when, "app": state.app,
+            "partition": _partition(state)}
     for kind, table in state.entities.items():
         for ent in table.values():
             common = dict(base, entity_kind=kind, entity=ent.name, first_seen=_dt(ent.first_ts),

@@ -69,14 +69,23 @@ class Suggestion:
 
 def suggest(rows: Iterable[Mapping[str, Any]], app: str, *, current: Mapping[str, Any] | str | None = None,
             headroom: float = 1.5, min_sessions: int = 30, min_count: int = 2,
-            generated_at: datetime | None = None) -> Suggestion:
-    """Propose per-app thresholds and allow-lists from snapshot rows (see the module docstring)."""
+            generated_at: datetime | None = None, partition: str | None = None) -> Suggestion:
+    """Propose per-app thresholds and allow-lists from snapshot rows (see the module docstring).
+    ``partition``: which baseline partition of the app ("env=prod") when its baselines are split; needed
+    only when the rows hold more than one."""
     if headroom < 1.0:
         raise ValueError(f"headroom must be at least 1.0, got {headroom}")
     if isinstance(current, str):
         current = yaml.safe_load(current) or {}
     current = current or {}
     mine = [r for r in rows if r.get("app") == app]
+    labels = sorted({r.get("partition") or "" for r in mine} - {""})
+    if partition is None:
+        if len(labels) > 1:
+            raise ValueError(f"app {app} has baselines in {len(labels)} partitions ({', '.join(labels)}): "
+                             "choose one with --partition")
+        partition = labels[0] if labels else ""
+    mine = [r for r in mine if (r.get("partition") or "") in ("", partition)]  # app-wide rows, and this partition
     notes: list[str] = []
     session: dict[str, Any] = {}
     basis: dict[str, str] = {}
