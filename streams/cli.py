@@ -256,11 +256,9 @@ def _detection(rule_paths: list[str] | None, behavior: bool = False, classifier:
     except RuleLoadError as exc:
         raise SystemExit(f"aiwatch: the rule pack has errors:\n{exc}") from None
     if behavior:
-        from detectors.behavior.baseline import BaselineConfig
         from detectors.behavior.pipeline import BehaviorPipeline
 
-        detection.behavior = BehaviorPipeline(
-            baseline=BaselineConfig(partition_by=tuple(settings.baseline_partition_by)))
+        detection.behavior = BehaviorPipeline.split_by(settings.baseline_partition_by)
     return detection
 
 
@@ -330,15 +328,12 @@ def cmd_mcp_proxy(args: argparse.Namespace) -> int:
 def cmd_baseline_suggest(args: argparse.Namespace) -> int:
     """Propose thresholds and allow-lists for an app from its observed behaviour, as a reviewable YAML diff."""
     from detectors.behavior.pipeline import BehaviorPipeline
-    from schemas import InvalidEvent, parse_event
-
     from detectors.behavior.suggest import suggest
-
-    from detectors.behavior.baseline import BaselineConfig
+    from schemas import InvalidEvent, parse_event
 
     current = Path(args.current).read_text(encoding="utf-8") if args.current else None
     if args.events:
-        pipeline = BehaviorPipeline(baseline=BaselineConfig(partition_by=tuple(_settings().baseline_partition_by)))
+        pipeline = BehaviorPipeline.split_by(_settings().baseline_partition_by)
         seen = 0
         with open(args.events, "rb") as handle:
             for line in handle:

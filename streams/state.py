@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from detectors.behavior.baseline import BaselineConfig, BaselineStore
+from detectors.behavior.baseline import BaselineStore
 from detectors.behavior.pipeline import BehaviorPipeline
 
 log = logging.getLogger("aiwatch.state")
@@ -45,8 +45,7 @@ class BehaviorStore:
         """The saved state: the local file, else the newest snapshot on the changelog, else a new one.
         ``partition_by``: how baselines split each app (``BaselineConfig.partition_by``); a saved state
         split another way keeps its sessions and drift, and its baselines start learning again."""
-        store = cls(path=path, save_seconds=save_seconds,
-                    pipeline=BehaviorPipeline(baseline=BaselineConfig(partition_by=tuple(partition_by))))
+        store = cls(path=path, save_seconds=save_seconds, pipeline=BehaviorPipeline.split_by(partition_by))
         blob, source = None, "new"
         if path.exists():
             blob, source = path.read_bytes(), "local"
@@ -61,10 +60,10 @@ class BehaviorStore:
                 store.restored_from = dict(saved["offsets"])
                 store.generation = int(saved.get("generation", 0))
                 store.source = source
-                had = store.pipeline.baselines.model.config
-                if tuple(getattr(had, "partition_by", ())) != tuple(partition_by):
+                had = store.pipeline.baselines.model.config  # a config saved before partitions reads the default ()
+                if had.partition_by != tuple(partition_by):
                     log.warning("baselines were split by %s and are now split by %s: they start learning again "
-                                "(sessions and drift are kept)", list(getattr(had, "partition_by", ())) or ["app"],
+                                "(sessions and drift are kept)", list(had.partition_by) or ["app"],
                                 list(partition_by) or ["app"])
                     store.pipeline.baselines = BaselineStore(replace(had, partition_by=tuple(partition_by)))
         return store

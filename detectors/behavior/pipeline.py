@@ -17,7 +17,7 @@ profiles and the ``cost_per_session`` drift metric.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,6 +39,11 @@ class BehaviorPipeline:
         self.baselines = BaselineStore(baseline)
         self.drift = DriftTracker(drift)
         self._last_ts = 0.0
+
+    @classmethod
+    def split_by(cls, partition_by: Iterable[str] = ()) -> "BehaviorPipeline":
+        """The default layer, its baselines split by ``partition_by`` (``Settings.baseline_partition_by``)."""
+        return cls(baseline=BaselineConfig(partition_by=tuple(partition_by)))
 
     def process(self, event: Event, signals: Mapping[str, float] | None = None) -> list[Finding]:
         """Findings of one event from sessions, baselines and drift (and of sessions it expired)."""
