@@ -40,7 +40,9 @@ def _meta_discussion(text: str, start: int, end: int) -> bool:
     after = text[end: end + 2]
     if any(q in before for q in "\"'“‘`«") and any(q in after for q in "\"'”’`»"):
         return True
-    window = text[max(0, start - 160): end + 160].lower()
+    # the words around the phrase, not the phrase itself: a request that opens with "what is" or
+    # "explain" is not discussing anything
+    window = (text[max(0, start - 160): start] + "\x00" + text[end: end + 160]).lower()
     return any(word in window for word in META_WORDS)
 
 
