@@ -19,7 +19,8 @@ Each head has its own threshold, calibrated on held-out benign data of its place
 
 Features: word 1–2-grams and character 3–5-grams (``char_wb``), hashed (no vocabulary to store),
 sublinear term frequency, an IDF vector stored quantised to one byte per feature, each block L2
-normalised, plus four text-shape features (``DENSE``: symbol soup of optimised adversarial suffixes).
+normalised, plus four text-shape features (``DENSE``: symbol soup of optimised adversarial suffixes) of
+the whole window and four of its last ``dense_tail`` characters, where such a suffix sits.
 A long text is cut to its head and tail (``max_chars``) and split into overlapping 512-character
 windows; the indirect head also scores each sentence / line on its own. A text scores the maximum
 over its pieces: an injection is local, and a long benign document is not diluted into a short one.
@@ -71,6 +72,9 @@ class FeatureSpec:
     segment_heads: tuple[str, ...] = ("indirect",)  # heads that also score each sentence / line on its own
     min_segment: int = 12  # shorter sentences are not scored on their own
     dense: bool = True  # append the text-shape features of ``DENSE`` (adversarial suffixes, symbol soup)
+    # … and the same features of the last ``dense_tail`` characters alone (0: not), where an optimised
+    # suffix sits: averaged over a whole prompt its symbol soup is diluted by the request before it
+    dense_tail: int = 96
 
     @property
     def n_word(self) -> int:
@@ -82,11 +86,16 @@ class FeatureSpec:
 
     @property
     def n_features(self) -> int:
-        return self.n_char_end + (len(DENSE) if self.dense else 0)
+        return self.n_char_end + self.n_dense
+
+    @property
+    def n_dense(self) -> int:
+        return len(DENSE) * (1 + (self.dense_tail > 0)) if self.dense else 0
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FeatureSpec":
         kw = dict(d)
+        kw.setdefault("dense_tail", 0)  # artifacts written before the tail features
         for k in ("word_ngrams", "char_ngrams", "segment_heads"):
             if k in kw:
                 kw[k] = tuple(kw[k])
@@ -162,9 +171,12 @@ _SYMBOL_RUN = re.compile(r"[^\w\s]{3,}")
 DENSE = ("symbol_ratio", "odd_token_ratio", "case_switch_ratio", "symbol_runs")
 
 
-def dense_features(texts: Sequence[str]) -> np.ndarray:
+def dense_features(texts: Sequence[str], tail: int = 0) -> np.ndarray:
     """Text-shape features in [0, 1]: what optimised adversarial suffixes (GCG and kin) look like —
-    symbol soup, tokens glued from punctuation and words, case switches inside words."""
+    symbol soup, tokens glued from punctuation and words, case switches inside words. With ``tail``,
+    the same features of each text's last ``tail`` characters follow."""
+    if tail:
+        return np.hstack([dense_features(texts), dense_features([t[-tail:] for t in texts])])
     out = np.zeros((len(texts), len(DENSE)), dtype=np.float32)
     for i, t in enumerate(texts):
         tokens = t.split()
@@ -189,7 +201,7 @@ def hashed_counts(texts: Sequence[str], spec: FeatureSpec) -> sp.csr_matrix:
     np.log(x.data, out=x.data)
     x.data += 1.0
     if spec.dense:
-        x = sp.hstack([x, sp.csr_matrix(dense_features(texts))], format="csr", dtype=np.float32)
+        x = sp.hstack([x, sp.csr_matrix(dense_features(texts, spec.dense_tail))], format="csr", dtype=np.float32)
     return x
 
 

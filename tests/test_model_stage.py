@@ -58,7 +58,7 @@ def test_shipped_vectorizers_use_the_fast_path_with_identical_scores() -> None:
     slow.sum_duplicates()
     np.log(slow.data, out=slow.data)
     slow.data += 1.0
-    slow = sp.hstack([slow, sp.csr_matrix(dense_features(texts))], format="csr", dtype=np.float32)
+    slow = sp.hstack([slow, sp.csr_matrix(dense_features(texts, clf.spec.dense_tail))], format="csr", dtype=np.float32)
     expected = 1.0 / (1.0 + np.exp(-(tfidf(slow, head._idf, clf.spec) @ head._coef + head.intercept)))
     got = head.window_scores(hashed_counts(texts, clf.spec), clf.spec)
     assert np.allclose(got, expected, atol=1e-6)

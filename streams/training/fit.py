@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from detectors.classifier import FeatureSpec, Head, dequantize_idf, quantize_idf, tfidf
 
-DEFAULT_C = 4.0
+DEFAULT_C = 16.0  # chosen by grouped cross-validation on the training side (4 → 16: +1.4 points jailbreak, +1.7 indirect)
 
 
 def idf_from_counts(counts: sp.csr_matrix, spec: FeatureSpec) -> np.ndarray:

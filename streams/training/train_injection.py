@@ -33,7 +33,7 @@ from streams.evaluation.report import markdown
 from streams.evaluation.run import corpora_missing, evaluate
 
 MODEL_NAME = "injection-v1"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 LICENCES = {
     "agentdojo": "MIT", "tau_bench": "MIT", "injecagent": "MIT", "asb": "MIT",
     "bipia": "MIT (table and code contexts CC-BY-SA)", "jailbreakbench": "MIT", "garak": "Apache-2.0",
@@ -79,8 +79,9 @@ def model_card(*, out: Path, sha256: str, model: InjectionClassifier, ds: protoc
                 "scores tool results, retrieved documents and messages of other agents",
         "model": {
             "features": "hashed word 1-2-grams and char_wb 3-5-grams, sublinear tf, idf (1 byte per feature), "
-                        "per-block L2 norm, plus 4 text-shape features; max over 512-char windows (and, for the "
-                        "indirect head, over sentences/lines)",
+                        "per-block L2 norm, plus 4 text-shape features of each window"
+                        + (f" and 4 of its last {model.spec.dense_tail} characters" if model.spec.dense_tail else "")
+                        + "; max over 512-char windows (and, for the indirect head, over sentences/lines)",
             "estimator": f"LogisticRegression(liblinear, C={settings.C}), class- and source-balanced sample weights",
             "feature_spec": model.config()["features"],
             "heads": {n: {"threshold": h.threshold} for n, h in model.heads.items()},
