@@ -17,6 +17,7 @@ from streams.evaluation import metrics
 from streams.evaluation.corpora import READERS, load_cases, rewrite_agentdojo
 from streams.evaluation.dedup import clusters
 from streams.evaluation.events import convert, event_text, write_jsonl
+from streams.evaluation import protocol
 from streams.evaluation.protocol import detector_scores, macro_threshold
 from streams.evaluation.run import main as evaluation_main
 from streams.evaluation.split import side
@@ -257,3 +258,26 @@ def test_evaluate_on_fixtures_renders_tables(tmp_path, capsys, fixtures_root):
     results = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert results["model"]["sha256"] and set(results["speed"]) == {"direct", "indirect"}
     assert "leave-one-source-out" in capsys.readouterr().err
+
+
+def test_development_folds_stay_inside_the_training_side_and_share_no_group(fixtures_root):
+    ds = protocol.prepare(fixtures_root)
+    fold, touched = protocol.dev_folds(ds)
+    trainable = np.isin(ds.side, ["train", "calib"])
+    assert (fold[~trainable] == -1).all() and (touched[~trainable] == 0).all()  # the test side is never used
+    assert len(set(fold[fold >= 0].tolist())) >= 2
+    for j in set(fold[fold >= 0].tolist()):
+        held = {g for u in np.flatnonzero(fold == j) if ds.event[u] >= 0 for g in ds.labels[ds.event[u]].groups}
+        trains = np.flatnonzero((touched > 0) & ((touched >> j) & 1 == 0))
+        assert trains.size
+        assert not any(set(ds.labels[ds.event[u]].groups) & held for u in trains if ds.event[u] >= 0)
+    assert (protocol.dev_folds(ds)[0] == fold).all()  # deterministic
+
+
+def test_dev_flag_scores_only_the_development_folds(tmp_path, capsys, fixtures_root):
+    assert evaluation_main(["--corpora", str(fixtures_root), "--dev", "--json", str(tmp_path / "r.json")]) == 0
+    out, err = capsys.readouterr()
+    results = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert {r["protocol"] for r in results["category"]} == {protocol.DEV}
+    assert "dev-fold recall @1% FPR" in out and "group-split" not in out and "LOSO recall" not in out
+    assert "development folds: fold" in err and "leave-one-source-out" not in err

@@ -40,6 +40,7 @@ from streams.evaluation import metrics
 from streams.evaluation.corpora import Case, load_cases
 from streams.evaluation.dedup import clusters as near_dup_clusters
 from streams.evaluation.events import EventLabel, case_events, event_text
+from streams.evaluation.split import bucket as split_bucket
 from streams.evaluation.split import side as split_side
 from streams.training import dataset as tds
 from streams.training.fit import DEFAULT_C, fit_head, with_threshold
@@ -55,6 +56,7 @@ AUX_SOURCES = ("hh_rlhf", "self_instruct")
 TASK_PAYLOAD_SOURCES = frozenset({"self_instruct"})
 CATEGORY_PLACEMENT = {"jailbreak": "direct", "direct_injection": "direct", "indirect_injection": "indirect"}
 DETECTORS = ("heuristics", "classifier", "combined")
+DEV = "development (grouped folds of the training side)"
 HEURISTIC_CATEGORIES = frozenset({"prompt_injection", "jailbreak"})
 N_COMPOSITIONS = 6000
 DEFAULT_TARGET_FPR = 0.005  # calibration target, averaged over the calib benign sources (see calibrate_head)
@@ -396,6 +398,61 @@ def score_loso(ds: Dataset, settings: Settings, log: Callable[[str], None] = _lo
         folds.append(_score_fold(ds, src, heads, units, reference))
         log(f"leave-one-source-out: {src} held out, heads {', '.join(heads_needed)} ({time.perf_counter() - t:.1f}s)")
     return Scored("leave-one-source-out", folds)
+
+
+DEV_FOLDS = 4
+DEV_SALT = "aiwatch-dev-cv-1"
+
+
+def dev_folds(ds: Dataset, k: int = DEV_FOLDS, salt: str = DEV_SALT) -> tuple[np.ndarray, np.ndarray]:
+    """Grouped folds of the training and calibration sides, for choosing changes without the test side.
+
+    Each group hashes to one of ``k`` folds. Returns ``(fold, touched)``: ``fold[u]`` is the fold of a unit
+    whose groups all hash to it (-1 otherwise, and for test-side units), ``touched[u]`` the bitmask of the
+    folds its groups hash to — a unit trains for fold *j* only when none of its groups is in *j* (the rule
+    of the test split, applied inside the training side)."""
+    fold = np.full(len(ds), -1)
+    touched = np.zeros(len(ds), dtype=np.int64)
+    train, calib = group_split_masks(ds)
+    for u in np.flatnonzero(train | calib):
+        groups = ds.labels[ds.event[u]].groups if ds.event[u] >= 0 else (f"aux:{ds.text[u][:200]}",)
+        folds = {min(k - 1, int(split_bucket(g, salt) * k)) for g in groups}
+        touched[u] = sum(1 << f for f in folds)
+        if len(folds) == 1:
+            fold[u] = folds.pop()
+    return fold, touched
+
+
+def score_dev(ds: Dataset, settings: Settings, k: int = DEV_FOLDS, log: Callable[[str], None] = _log) -> Scored:
+    """The development protocol: ``k``-fold grouped cross-validation inside the training side. Each fold
+    is scored by heads trained (and calibrated) on the other folds' units that share no group and no
+    near-duplicate cluster with it; the folds are pooled into one set of scores, so recall at a fixed
+    FPR is read against every fold's benign units. The test side is never scored: changes are chosen
+    here and measured on the test side once (``score_group_split``)."""
+    train0, calib0 = group_split_masks(ds)
+    fold, touched = dev_folds(ds, k)
+    units, clf, thr = [], [], []
+    for j in range(k):
+        t = time.perf_counter()
+        held = (fold == j) & ~ds.aux
+        if not held.any():
+            continue
+        clean = (touched > 0) & ((touched >> j) & 1 == 0) & ~np.isin(ds.cluster, np.unique(ds.cluster[fold == j]))
+        try:
+            heads = fit_heads(ds, train0 & clean, calib0 & clean, settings)
+        except ValueError as exc:  # too little left to train on (tiny corpora subsets)
+            log(f"development folds: fold {j} skipped: {exc}")
+            continue
+        f = _score_fold(ds, f"fold {j}", heads, np.flatnonzero(held), np.zeros(0, dtype=np.intp))
+        units.append(f.units)
+        clf.append(f.clf)
+        thr.append(f.threshold)
+        log(f"development folds: fold {j} of {k} ({time.perf_counter() - t:.1f}s)")
+    if not units:
+        return Scored(DEV, [])
+    u, c, t = np.concatenate(units), np.concatenate(clf), np.concatenate(thr)
+    benign = ds.label[u] == 0
+    return Scored(DEV, [Fold("pooled folds", u, c, t, u[benign], c[benign], t[benign])])
 
 
 def _dedup(units: np.ndarray, ds: Dataset) -> np.ndarray:

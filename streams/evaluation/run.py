@@ -44,8 +44,10 @@ def speed_samples(ds: Any, n: int = 1000, chars: int = 1000) -> list[str]:
 
 
 def evaluate(corpora: Path, *, model_path: Path | None = None, loso: bool = True, sources: list[str] | None = None,
-             model: Any = None, dataset: Any = None, log: Any = None) -> dict[str, Any]:
-    """Run the evaluation; returns a JSON-ready dict (tables in ``report.markdown``)."""
+             model: Any = None, dataset: Any = None, log: Any = None, dev: bool = False) -> dict[str, Any]:
+    """Run the evaluation; returns a JSON-ready dict (tables in ``report.markdown``). With ``dev``, only
+    the development protocol (grouped folds of the training side, trained with the model's settings):
+    the test side is not scored."""
     from detectors.classifier import InjectionClassifier, file_sha256, DEFAULT_ARTIFACT
     from streams.evaluation import protocol
 
@@ -58,9 +60,12 @@ def evaluate(corpora: Path, *, model_path: Path | None = None, loso: bool = True
     ds = dataset if dataset is not None else protocol.prepare(corpora, settings, sources, log)
     heur, heur_flag, heur_note = protocol.heuristic_scores(ds)
     log(f"heuristics: {heur_note}")
-    scored = [protocol.score_group_split(ds, model)]
-    if loso:
-        scored.append(protocol.score_loso(ds, settings, log, base=dict(model.heads)))
+    if dev:
+        scored = [protocol.score_dev(ds, settings, log=log)]
+    else:
+        scored = [protocol.score_group_split(ds, model)]
+        if loso:
+            scored.append(protocol.score_loso(ds, settings, log, base=dict(model.heads)))
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "corpora": str(corpora),
@@ -111,6 +116,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m streams.evaluatio
     parser.add_argument("--model", type=Path, default=None, help="classifier artifact (default: the shipped one)")
     parser.add_argument("--sources", default=None, help="comma-separated corpus ids (default: all)")
     parser.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out (retrains one model per corpus)")
+    parser.add_argument("--dev", action="store_true",
+                        help="the development protocol only: grouped cross-validation inside the training side, "
+                             "trained with the model's settings; the test side is not scored. Choose changes "
+                             "here, then measure the test side once")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     parser.add_argument("--out", type=Path, default=Path("eval-events"), help="convert: output folder")
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m streams.evaluatio
 
     from streams.evaluation.report import markdown
 
-    results = evaluate(args.corpora, model_path=args.model, loso=not args.no_loso, sources=sources)
+    results = evaluate(args.corpora, model_path=args.model, loso=not args.no_loso, sources=sources, dev=args.dev)
     text = markdown(results)
     print(text)
     if args.markdown:
