@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from collectors.synthetic import synthetic_events  # noqa: E402
+from streams.topics import delete_topics_with_prefix  # noqa: E402
 from tests.harness import WorkerProcess  # noqa: E402
 
 
@@ -86,11 +88,14 @@ def start_broker(home: Path) -> tuple[str, dict[str, str]]:
     return broker.bootstrap, {"stop": "1", "dir": str(broker.directory)}
 
 
-def stop_broker(broker_info: dict[str, str]) -> None:
-    """Stop (and wipe) the broker ``start_broker`` started; nothing for one given by the environment."""
+def stop_broker(broker_info: dict[str, str], bootstrap: str = "", prefixes: Iterable[str] = ()) -> None:
+    """Stop (and wipe) the broker ``start_broker`` started; on one given by the environment, delete the
+    run's topics (those starting with ``prefixes``) instead."""
     if broker_info.get("stop"):
         env = dict(os.environ, AIWATCH_KAFKA_DIR=broker_info["dir"])
         subprocess.run(["bash", str(REPO / "infra/kafka/stop.sh"), "--wipe"], env=env, check=False)
+    elif bootstrap and prefixes:
+        asyncio.run(delete_topics_with_prefix(bootstrap, prefixes))
 
 
 def main() -> None:
@@ -165,7 +170,7 @@ def main() -> None:
         print("\ncounters:", {k: v for k, v in worker.counters().items()})
     finally:
         worker.stop()
-        stop_broker(broker_info)
+        stop_broker(broker_info, bootstrap, [prefix])
 
 
 if __name__ == "__main__":

@@ -45,9 +45,11 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="aiwatch-startup-"))
     bootstrap, broker_info = start_broker(home)
     rows: dict[str, list[tuple[float, float]]] = {"first start (new state)": [], "restart (local state)": []}
+    prefixes: list[str] = []
     try:
         for run in range(args.runs):
             prefix = f"startup{uuid.uuid4().hex[:6]}"
+            prefixes.append(prefix)
             worker = WorkerProcess(bootstrap, home / prefix, prefix, f"chdb://{home / prefix / 'clickhouse'}",
                                    extra_env={"AIWATCH_WORKER_LOG_LEVEL": "ERROR"})
             try:
@@ -64,7 +66,7 @@ def main() -> None:
             health, first = [v[0] for v in values], [v[1] for v in values]
             print(f"| {name} | {min(health):.1f}–{max(health):.1f} s | {min(first):.1f}–{max(first):.1f} s |")
     finally:
-        stop_broker(broker_info)
+        stop_broker(broker_info, bootstrap, prefixes)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -60,5 +61,24 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
                 [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs()) for spec in missing]
             )
         return [spec.name for spec in missing]
+    finally:
+        await admin.close()
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefixes: Iterable[str], timeout_s: float = 30.0,
+                                    **client_options: object) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes`` (the topics of a test session or a
+    benchmark run on a shared broker: left behind, a developer's broker gathers thousands of them and
+    takes minutes to start). Returns the names deleted."""
+    wanted = tuple(p for p in prefixes if p)
+    if not wanted:
+        return []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_options)
+    await admin.start()
+    try:
+        mine = sorted(t for t in await admin.list_topics() if t.startswith(wanted))
+        if mine:
+            await admin.delete_topics(mine)
+        return mine
     finally:
         await admin.close()

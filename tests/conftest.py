@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
         yield given
+        _delete_session_topics(given)  # that broker outlives the session
         return
     if docker_available():  # pragma: no cover - machines with a Docker engine
         from testcontainers.kafka import KafkaContainer
@@ -50,7 +53,22 @@ def clickhouse_dsn(tmp_path: Path) -> str:
     return f"chdb://{tmp_path / 'clickhouse'}"
 
 
+_SESSION_PREFIXES: set[str] = set()
+
+
+def _delete_session_topics(bootstrap: str) -> None:
+    """Delete the topics this session's tests made on a broker that outlives it."""
+    from streams.topics import delete_topics_with_prefix
+
+    try:
+        asyncio.run(delete_topics_with_prefix(bootstrap, _SESSION_PREFIXES))
+    except Exception as exc:  # noqa: BLE001 - cleanup must not turn a green session red
+        warnings.warn(f"could not delete this session's test topics: {exc}", stacklevel=1)
+
+
 @pytest.fixture
 def topic_prefix() -> str:
     """Unique topic names per test so tests sharing one broker never see each other's events."""
-    return f"t{uuid.uuid4().hex[:10]}"
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    _SESSION_PREFIXES.add(prefix)
+    return prefix
