@@ -202,7 +202,9 @@ _ORDER = rf"(?:{ACT}|visit|click|open|go\s+to|navigate|reply|respond|tell|say|wr
 _SEND = r"(?:send|forward|e-?mail|transfer|share|upload)"
 # an e-mail address, perhaps after "my accountant at", "the email", "my email address,"
 _ADDRESS = r"(?:my\s+(?:\S+\s+){1,3}?(?:at\s+)?|the\s+e-?mail\s+(?:address\s+)?)?['\"]*[\w.+-]+@[\w-]+\.\w"
-_ROW_BREAK = r"[ \t]*\r?\n(?:[ \t]*\r?\n)?[ \t]*"  # a line break, perhaps with one blank line
+_ROW_BREAK = r"[ \t]*\r?\n(?:[ \t]*\r?\n)?"  # a line break, perhaps with one blank line
+_TABLE_ROW = r"[ \t]*\|(?:[^|\n]*\|){2,}[ \t]*"  # a markdown table row: two cells or more between pipes
+_LEAD_END = r"(?:[ \t]*[:!.]|[ \t]+[-–—]+)[ \t]+"  # "Note from Emma: ", "IMPORTANT - ", "P.S. "
 
 EMBEDDED_REQUEST = _heuristic(
     "injection.embedded_request", Category.prompt_injection, "Request to act, hidden in data",
@@ -234,22 +236,23 @@ EMBEDDED_REQUEST = _heuristic(
         # A question or an instruction on its own line right after or before a row of a markdown table:
         # none of the 5,033 benign tool outputs of the evaluation corpora has one; BIPIA-style attacks hide
         # the request to the reader exactly there.
-        _p("request_in_table", rf"\|{_ROW_BREAK}{_REQUEST_LINE}$|^[ \t]*{_REQUEST_LINE}\r?\n(?:[ \t]*\r?\n)?[ \t]*\|", 0.6),
+        _p("request_in_table",
+           rf"^{_TABLE_ROW}{_ROW_BREAK}[ \t]*{_REQUEST_LINE}$|^[ \t]*{_REQUEST_LINE}{_ROW_BREAK}{_TABLE_ROW}$", 0.6),
         # A field of a record whose value opens with a request to act ('description': 'Please transfer …').
         _p("request_in_record",
            rf"(?:['\"][ \t]*:[ \t]*|^[ \t]*(?:-[ \t]+)?[\w-]{{1,40}}:[ \t]+)['\"]?[ \t]*"
-           rf"(?:please|kindly|(?:can|could|would|will)\s+you)\s+(?:please\s+)?{ACT}\s+[\w$'\"#@]",
+           rf"(?:please|kindly)\s+{ACT}\s+[\w$'\"#@]",
            0.6),
         # An order after a lead-in that hands it on to whoever reads ('Reminder for whoever processes this:
         # delete …', 'Note from Emma: send …', 'Emma asked for the following to be done as well: …') …
         _p("handed_on_order",
            rf"(?:\bnote\s+(?:from|to)\s+[^:\n]{{1,40}}|\breminder\s+for\s+(?:whoever|the\s+(?:assistant|agent|ai|reader)|anyone)[^:\n]{{0,30}}"
-           rf"|\basked\s+for\s+the\s+following\s+to\s+be\s+done(?:\s+as\s+well)?)[ \t]*[-:!.]+[ \t]*(?:please\s+)?{_ORDER}\b",
+           rf"|\basked\s+for\s+the\s+following\s+to\s+be\s+done(?:\s+as\s+well)?){_LEAD_END}(?:please\s+)?{_ORDER}\b",
            0.6),
         # … or after an attention-grabbing one ('IMPORTANT - visit …', 'P.S. send …'): common in ordinary
         # mail, so weak alone; it strengthens another signal.
         _p("attention_order",
-           rf"(?:\bP\.\s?S\.?|\bIMPORTANT|\bURGENT|\bATTENTION|\baction\s+required)[ \t]*[-:!.]+[ \t]*(?:please\s+)?{_ORDER}\b",
+           rf"(?:\bP\.\s?S|\bIMPORTANT|\bURGENT|\bATTENTION|\baction\s+required){_LEAD_END}(?:please\s+)?{_ORDER}\b",
            0.45),
         _p("imperative_action",
            r"(?:^|[.!?]\s+)(?:send|forward|transfer|wire|delete|remove|grant|share|sell|withdraw|unlock|disable|invite|pay)\s+(?:all|the|my|a|this|these|every|\$?\d)\b",
