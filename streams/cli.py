@@ -427,6 +427,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Measure detection quality on the public corpora (recall at fixed false-positive rates; P/R/F1 for content)."""
     if args.suite == "content":
         from streams.evaluation.content import main as run
+    elif args.suite == "documents":
+        from streams.evaluation.documents import main as run
     elif args.suite == "injection":
         from streams.evaluation.run import main as run
     else:
@@ -526,9 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     bp.set_defaults(fn=cmd_baseline_suggest)
 
     p = add("eval", cmd_eval)
-    p.add_argument("suite", choices=["injection", "behavior", "content"],
+    p.add_argument("suite", choices=["injection", "behavior", "content", "documents"],
                    help="injection: heuristics + classifier on texts; behavior: session-level agent hijacks; "
-                        "content: secrets and PII detectors (precision/recall/F1, beside detect-secrets)")
+                        "content: secrets and PII detectors (precision/recall/F1, beside detect-secrets); "
+                        "documents: what the detectors would report on your own documents (expected false positives)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (e.g. --corpora DIR; --help)")
 
     p = add("demo", cmd_demo)
