@@ -424,7 +424,10 @@ def cmd_evidence_export(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Measure detection quality on the public corpora (recall at fixed false-positive rates; P/R/F1 for content)."""
+    """Measure detection quality on the public corpora, or the findings to expect on your own documents.
+
+    injection / behavior: recall at fixed false-positive rates; content: precision / recall / F1;
+    documents: the share of document chunks each detector would flag."""
     if args.suite == "content":
         from streams.evaluation.content import main as run
     elif args.suite == "documents":
