@@ -204,7 +204,7 @@ _SEND = r"(?:send|forward|e-?mail|transfer|share|upload)"
 _ADDRESS = r"(?:my\s+(?:\S+\s+){1,3}?(?:at\s+)?|the\s+e-?mail\s+(?:address\s+)?)?['\"]*[\w.+-]+@[\w-]+\.\w"
 _ROW_BREAK = r"[ \t]*\r?\n(?:[ \t]*\r?\n)?"  # a line break, perhaps with one blank line
 _TABLE_ROW = r"[ \t]*\|(?:[^|\n]*\|){2,}[ \t]*"  # a markdown table row: two cells or more between pipes
-_LEAD_END = r"(?:[ \t]*[:!.]|[ \t]+[-–—]+)[ \t]+"  # "Note from Emma: ", "IMPORTANT - ", "P.S. "
+_LEAD_END = r"(?:[ \t]*[:!.]|[ \t]+-+)[ \t]+"  # "Note from Emma: ", "IMPORTANT - ", "P.S. "
 
 EMBEDDED_REQUEST = _heuristic(
     "injection.embedded_request", Category.prompt_injection, "Request to act, hidden in data",
