@@ -56,6 +56,11 @@ wait_ready() {
     sleep 0.3
   done
   log "broker not ready after ${KAFKA_START_TIMEOUT}s"
+  local parts
+  parts=$(find "$DATA_DIR" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+  if ((parts > 500)); then  # loading thousands of partitions is what makes a long-lived broker slow to start
+    log "its data dir holds $parts partition directories: raise KAFKA_START_TIMEOUT, delete unused topics, or start afresh with stop.sh --wipe"
+  fi
   return 1
 }
 
