@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from schemas.event import Event
+
 DEFAULT_SUFFIXES = (".md", ".markdown", ".rst", ".txt", ".html", ".htm", ".adoc")
 CHUNK_CHARS = 2_000  # a typical retrieval chunk
 MAX_FILE_BYTES = 5_000_000
@@ -92,11 +94,10 @@ def chunks(text: str, size: int = CHUNK_CHARS, limit: int = MAX_CHUNKS_PER_FILE)
     return [c for c in out if c.strip()]
 
 
-def retrieval_event(doc_id: str, text: str) -> Any:
-    from schemas.event import Event
-
+def retrieval_event(doc_id: str, text: str, n: int = 0) -> Event:
+    """Chunk ``text`` of document ``doc_id`` as the ``n``-th retrieval event of a run."""
     return Event.model_validate({
-        "schema": "aiwatch.event/1", "event_id": f"doc-{abs(hash(doc_id)):x}", "kind": "retrieval",
+        "schema": "aiwatch.event/1", "event_id": f"doc-{n}", "kind": "retrieval",
         "app": "documents", "ts": datetime.now(timezone.utc),
         "retrieval": {"source": "documents", "documents": [{"id": doc_id[:200], "text": text}]},
     })
@@ -121,7 +122,7 @@ def scan(paths: Sequence[Path], *, suffixes: Sequence[str] = DEFAULT_SUFFIXES, s
         report.files += 1
         for i, chunk in enumerate(chunks(text, size)):
             report.chunks += 1
-            findings = scanner.scan(retrieval_event(f"{path}#{i}", chunk))
+            findings = scanner.scan(retrieval_event(f"{path}#{i}", chunk, report.chunks))
             if not findings:
                 continue
             report.flagged += 1
