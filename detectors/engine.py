@@ -26,24 +26,43 @@ class PatternError(ValueError):
 
 class _Collector:
     """Per-scan match sink: a cap per pattern (a flood of one pattern must not blind the others) and
-    a hard cap on everything (after which hyperscan stops)."""
+    a hard cap on everything (after which hyperscan stops).
 
-    __slots__ = ("out", "counts", "per_pattern", "limit", "capped")
+    Hyperscan reports every end offset of a match, so a 2 KB token is ~2,000 reports with one start. They
+    are folded into one entry (its end grows: same start, or for patterns without start-of-match the
+    next end offset) before any cap is applied: the caps count matches, not end offsets, and a long token
+    is never cut at the cap (a 1 KB JWT used to be validated, and rejected, on its first 270 characters).
+    """
 
-    def __init__(self, per_pattern: int, limit: int) -> None:
+    __slots__ = ("out", "counts", "per_pattern", "limit", "capped", "som", "last")
+
+    def __init__(self, per_pattern: int, limit: int, som: tuple[bool, ...]) -> None:
         self.out: list[tuple[int, int, int]] = []
         self.counts: dict[int, int] = {}
         self.per_pattern = per_pattern
         self.limit = limit
         self.capped = 0
+        self.som = som
+        self.last: dict[int, tuple[int, int, int]] = {}  # pattern id -> (index in ``out`` or -1 if capped, start, end)
 
 
 def _collect(pid: int, start: int, end: int, _flags: int, c: _Collector) -> bool | None:
+    last = c.last.get(pid)
+    if last is not None:
+        i, s0, e0 = last
+        # the same match, longer: same start, or (no start known) the next end offset of a growing token
+        if (s0 == start) if c.som[pid] else (e0 == end - 1):
+            c.last[pid] = (i, start, end)
+            if i >= 0:
+                c.out[i] = (pid, start, end)
+            return None
     n = c.counts.get(pid, 0) + 1
     c.counts[pid] = n
     if n > c.per_pattern:
         c.capped += 1
+        c.last[pid] = (-1, start, end)  # its longer ends are the same capped match
         return None
+    c.last[pid] = (len(c.out), start, end)
     c.out.append((pid, start, end))
     if len(c.out) >= c.limit:
         return True  # stop scanning: hyperscan raises ScanTerminated
@@ -82,6 +101,7 @@ class Engine:
     def __init__(self, entries: Sequence[tuple[Detector, Pattern]]) -> None:
         self.entries: tuple[tuple[Detector, Pattern], ...] = tuple(entries)
         self.som: tuple[bool, ...] = tuple(p.som for _, p in self.entries)
+        self.detector_ids: frozenset[str] = frozenset(d.id for d, _ in self.entries)
         self._start: dict[int, re.Pattern[str]] = {
             i: _start_regex(p) for i, (_, p) in enumerate(self.entries) if not p.som
         }
@@ -120,7 +140,7 @@ class Engine:
         """
         if self._db is None or not data:
             return _NONE, 0, False
-        c = _Collector(per_pattern, limit)
+        c = _Collector(per_pattern, limit, self.som)
         try:
             self._db.scan(data, match_event_handler=_collect, context=c)
         except hyperscan.ScanTerminated:

@@ -7,6 +7,7 @@ and the scanner counts each firing under ``filtered:<name>``.
 
 from __future__ import annotations
 
+from detectors.checks import is_periodic
 from detectors.spec import Filter
 
 PLACEHOLDER_MARKERS = (
@@ -24,6 +25,10 @@ def _placeholder(text: str, start: int, end: int) -> bool:
 def _low_diversity(text: str, start: int, end: int) -> bool:
     value = text[start:end]
     return len(value) >= 8 and len(set(value)) <= max(3, len(value) // 10)
+
+
+def _repeated_unit(text: str, start: int, end: int) -> bool:
+    return end - start >= 8 and is_periodic(text[start:end])
 
 
 META_WORDS = (
@@ -46,11 +51,14 @@ def _meta_discussion(text: str, start: int, end: int) -> bool:
     return any(word in window for word in META_WORDS)
 
 
-PLACEHOLDER = Filter("placeholder", _placeholder, 0.0)
+PLACEHOLDER = Filter("placeholder", _placeholder, 0.0, template=True)
 """Values that announce themselves as fake: EXAMPLE, xxxx, <your-key>, ${VAR}, {{var}} ..."""
 
-LOW_DIVERSITY = Filter("low_diversity", _low_diversity, 0.0)
+LOW_DIVERSITY = Filter("low_diversity", _low_diversity, 0.0, template=True)
 """Values made of very few distinct characters (``aaaaaaaa``, ``12121212``)."""
+
+REPEATED_UNIT = Filter("repeated_unit", _repeated_unit, 0.0, template=True)
+"""Values that are one short unit written again and again (``abcd1234abcd1234...``): no key is."""
 
 META_DISCUSSION = Filter("meta_discussion", _meta_discussion, 0.5)
 """Text that quotes or discusses an attack phrase rather than using it: halves the score."""

@@ -102,7 +102,7 @@ def build(event: Event, hits: list[Hit], fields: list[Field], detectors: Mapping
         shown.sort(key=lambda h: (h.start, h.end))
         top = max(shown, key=lambda h: h.score)
         field = by_path[path]
-        action = enforcement_action(det.category.value, field.placement)
+        action = det.enforcement or enforcement_action(det.category.value, field.placement)
         summary = {
             "kind": "summary", "field": path, "placement": field.placement, "where": field.where,
             "matches": len(shown), "shown": min(len(shown), config.max_evidence),

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from detectors import masking
 from detectors.config import ScannerConfig
@@ -160,6 +161,11 @@ def candidates(
         for flt in det.filters:
             if flt.check(text, vs, ve):
                 stats[f"filtered:{flt.name}"] += 1
+                if flt.template and det.placeholder_as is not None and det.placeholder_as.id in engine.detector_ids:
+                    stats[f"template:{det.id}"] += 1
+                    notes = [f"filter {flt.name}: a stand-in value in the format of {det.id}, reported as a placeholder"]
+                    pat, det, factor = template_pattern(det, pat), det.placeholder_as, 1.0
+                    break
                 factor *= flt.factor
                 notes.append(f"filter {flt.name}: x{flt.factor:g}")
                 if not factor:
@@ -176,6 +182,14 @@ def candidates(
             notes.append(f"placement {field.placement}: x{weight:g}")
         out.append(_Candidate(det, pat, fi, cs, ce, vs, ve, min(1.0, score), notes))
     return out
+
+
+@lru_cache(maxsize=None)
+def template_pattern(det: Detector, pat: Pattern) -> Pattern:
+    """The pattern a placeholder match is reported under: named after the provider pattern it filled
+    (``aws_access_key.key_id``), scored as its template detector's patterns are."""
+    assert det.placeholder_as is not None
+    return Pattern(f"{det.id.partition('.')[2]}.{pat.name}", pat.regex, det.placeholder_as.patterns[0].score)
 
 
 def _non_ascii_offsets(longest: dict[tuple[int, int], int], fields: Sequence[Field], encoded: Sequence[bytes],

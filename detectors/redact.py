@@ -81,7 +81,10 @@ class Redactor:
         unknown = set(categories) - {c for cs in CATEGORY_SETS.values() for c in cs}
         if unknown:
             raise ValueError(f"cannot redact categories {sorted(unknown)}; choose from secret_leak, pii_exposure")
-        ids = tuple(d.id for d in REGISTRY.values() if d.category.value in categories and d.sensitive)
+        # placeholders (secret.template) are not secrets: the stored copy keeps AKIAIOSFODNN7EXAMPLE readable
+        templates = {d.placeholder_as.id for d in REGISTRY.values() if d.placeholder_as is not None}
+        ids = tuple(d.id for d in REGISTRY.values()
+                    if d.category.value in categories and d.sensitive and d.id not in templates)
         base = config or ScannerConfig()
         whole = limits.MAX_EVENT_BYTES
         self.scanner = ContentScanner(dataclasses.replace(

@@ -11,7 +11,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 
-from detectors import code_exec, exfiltration, injection, pii, prompt_leak, secret_keyed, secret_leak
+from detectors import code_exec, exfiltration, injection, pii, prompt_leak, secret_keyed, secret_leak, secret_template
 from detectors.spec import PLACEMENTS, Detector
 
 ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -61,6 +61,7 @@ def build_registry(*groups: Iterable[Detector]) -> dict[str, Detector]:
 REGISTRY: Mapping[str, Detector] = build_registry(
     secret_leak.DETECTORS,
     secret_keyed.DETECTORS,
+    secret_template.DETECTORS,
     pii.DETECTORS,
     injection.DETECTORS,
     exfiltration.DETECTORS,

@@ -20,7 +20,7 @@ import binascii
 import re
 
 from detectors import checks
-from detectors.filters import LOW_DIVERSITY, PLACEHOLDER
+from detectors.filters import LOW_DIVERSITY, PLACEHOLDER, REPEATED_UNIT
 from detectors.secret_leak import NOT_SECRETS, secret_detector
 from detectors.spec import Pattern
 from schemas.finding import Severity
@@ -85,12 +85,16 @@ IBM_COS_HMAC = _vendor(
 SOFTLAYER = _vendor(
     "secret.softlayer", "SoftLayer (IBM Classic Infrastructure) API key",
     "64-hex-character SoftLayer API keys after a SoftLayer-named key (SL_API_KEY, softlayer_api_key, "
-    "--softlayer-api-key).",
-    (Pattern(
-        "assigned",
-        r"(?:softlayer|\bsl)[_-]?(?:api[_-]?)?(?:key|pass(?:word)?|pwd)" + SEP + r"[a-f0-9]{64}" + END,
-        0.85, caseless=True, som=False,
-    ),),
+    "--softlayer-api-key) or in the path of the SOAP API URL (api.softlayer.com/soap/v3/<key>).",
+    (
+        Pattern(
+            "assigned",
+            r"(?:softlayer|\bsl)[_-]?(?:api[_-]?)?(?:key|pass(?:word)?|pwd)" + SEP + r"[a-f0-9]{64}" + END,
+            0.85, caseless=True, som=False,
+        ),
+        # the key in the path of the SOAP endpoint URL (WSDL links in SoftLayer client configurations)
+        Pattern("soap_url", r"https?://api\.softlayer\.com/soap/v3(?:\.1)?/[a-f0-9]{64}" + END, 0.85, caseless=True),
+    ),
     (64,),
 )
 
@@ -215,7 +219,8 @@ HIGH_ENTROPY_ASSIGNMENT = secret_detector(
     ),),
     validate=_high_entropy, validation="credential-named key; value entropy >= 0.85 x random of its length",
     locate=_keyword_value,
-    filters=(PLACEHOLDER, LOW_DIVERSITY),
+    filters=(PLACEHOLDER, LOW_DIVERSITY, REPEATED_UNIT),
+    placeholder_as=None,  # a generic key name names no provider
     severity=Severity.medium,
     min_score=0.6,
     priority=4,  # below secret.generic_assignment (5) and every provider format

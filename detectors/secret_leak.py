@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 
 from detectors import checks, masking
-from detectors.filters import LOW_DIVERSITY, PLACEHOLDER
-from detectors.spec import Detector, Pattern
+from detectors.filters import LOW_DIVERSITY, PLACEHOLDER, REPEATED_UNIT
+from detectors.secret_template import TEMPLATE
+from detectors.spec import Detector, Filter, Pattern
 from schemas.finding import Category, Severity
 
 TAGS = ("atlas:AML.T0057", "atlas:AML.T0055", "owasp-llm:LLM02")
@@ -22,7 +23,7 @@ PLACEMENT_TAGS = {
     "indirect": ("atlas:AML.T0098",),
     "output": ("owasp-llm:LLM05",),
 }
-FP = (PLACEHOLDER, LOW_DIVERSITY)
+FP = (PLACEHOLDER, LOW_DIVERSITY, REPEATED_UNIT)
 
 
 def secret_detector(id: str, title: str, description: str, patterns: tuple[Pattern, ...], **kw) -> Detector:
@@ -31,6 +32,7 @@ def secret_detector(id: str, title: str, description: str, patterns: tuple[Patte
     kw.setdefault("mask", masking.mask_secret)
     kw.setdefault("overlap_group", "sensitive")
     kw.setdefault("priority", 20)
+    kw.setdefault("placeholder_as", TEMPLATE)
     return Detector(
         id=id, category=Category.secret_leak, title=title, description=description, patterns=patterns,
         tags=TAGS, placement_tags=PLACEMENT_TAGS, **kw,
@@ -112,6 +114,7 @@ NOT_SECRETS = frozenset({
 _REFERENCE = re.compile(r"^(?:[$%&@{<\[(]|(?:os|process|env|self|this|config|settings|args|request|params)\.)")
 _IDENTIFIER_PATH = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+$")
 _SEPARATOR = re.compile(r"\s*(?::=|=>|[:=])\s*")
+_WORDS = re.compile(r"[a-z]+(?:[-_.][a-z]+)+")  # kebab/snake-case names: db-credentials, shorter-version
 
 
 def _assignment_value(text: str, start: int, end: int) -> tuple[int, int]:
@@ -133,6 +136,8 @@ def _assignment(text: str, start: int, end: int, _config) -> float | None:
         return None
     if "(" in value or value.endswith(("_", "-")) or value.startswith(("http://", "https://")):
         return None
+    if _WORDS.fullmatch(value):
+        return 0.5  # lower-case words joined by separators name something (a k8s secret, a setting), like one word
     entropy, classes = checks.shannon_entropy(value), checks.char_classes(value)
     if len(value) >= 8 and classes >= 3 and entropy >= 3.0:
         return 1.0
@@ -172,9 +177,8 @@ def _google_key(text: str, start: int, end: int) -> tuple[int, int]:
     return start, min(end, start + 39)
 
 
-def _url_password_ok(text: str, start: int, end: int, _config) -> float | None:
-    s, e = _after_scheme(text, start, end)
-    return None if text[s:e].lower() in NOT_SECRETS else 1.0
+PLACEHOLDER_WORD = Filter("placeholder_word", lambda text, s, e: text[s:e].lower() in NOT_SECRETS, 0.0, template=True)
+"""A value that is a word standing for one (``user:password@``, ``token: none``)."""
 
 
 def _artifactory(text: str, start: int, end: int, _config) -> float | None:
@@ -187,7 +191,7 @@ def _artifactory(text: str, start: int, end: int, _config) -> float | None:
         return 1.0
     s, e = _trailing_token(text, start, end)
     value = text[s:e]
-    return 1.0 if value.startswith("AP") and checks.char_classes(value) >= 2 and not checks.is_periodic(value[3:]) else None
+    return 1.0 if value.startswith("AP") and checks.char_classes(value) >= 2 else None
 
 
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -336,7 +340,7 @@ CONNECTION_STRING = secret_detector(
         Pattern("url", r"\b(?:https?|ftps?|sftp|smtps?|ldaps?|ssh)://[^\s:@/\"'<>]+:[^\s@/\"'<>]+@", 0.8),
     ),
     locate=_after_scheme,
-    validate=_url_password_ok, validation="password is a literal",
+    filters=(*FP, PLACEHOLDER_WORD),
     priority=15,
 )
 
@@ -350,7 +354,7 @@ ARTIFACTORY = secret_detector(
         Pattern("encrypted_password",
                 r"(?i:artifactory|jfrog)[^\s\"'<>]*[\"']?(?:\s*(?::=|=>|[:=])\s*|\s+)[\"']?AP[0-9A-F][A-Za-z0-9]{8,}\b", 0.8),
     ),
-    validate=_artifactory, validation="reference token decodes to reftkn:01:, password is not a repeated unit",
+    validate=_artifactory, validation="reference token decodes to reftkn:01:, password mixes character classes",
     locate=_trailing_token,
 )
 
@@ -389,6 +393,7 @@ GENERIC_ASSIGNMENT = secret_detector(
     ),),
     validate=_assignment, validation="literal value with entropy and character-class checks",
     locate=_assignment_value,
+    placeholder_as=None,  # "password = your_password_here" in every tutorial: no provider to name
     severity=Severity.medium,
     min_score=0.55,
     priority=5,

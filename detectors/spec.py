@@ -82,11 +82,16 @@ class Filter:
 
     ``factor`` multiplies the score when the filter fires (0 drops the match). Scanners count every
     firing under ``filtered:<name>`` so suppression is never silent.
+
+    ``template``: the filter recognises a stand-in value (``EXAMPLE``, ``xxxx``, ``abcd1234abcd1234``).
+    On a detector with ``placeholder_as`` the match is then reported under that detector (a credential
+    *template*, severity info) instead of being dropped.
     """
 
     name: str
     check: Callable[[str, int, int], bool]
     factor: float = 0.0
+    template: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +122,8 @@ class Detector:
     overlap_group: str = ""  # defaults to the category
     resolve_overlaps: bool = True
     dynamic: Callable[["ScannerConfig"], tuple[Pattern, ...]] | None = None  # patterns from config
+    placeholder_as: "Detector | None" = None  # where a ``template`` filter's match is reported (see Filter)
+    enforcement: str = ""  # what an enforcing control would have done; "" = by category and placement
 
     @property
     def group(self) -> str:

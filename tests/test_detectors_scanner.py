@@ -177,4 +177,32 @@ def test_custom_registry_scanner_refuses_to_pickle() -> None:
 def test_registry_is_complete_and_ordered() -> None:
     families = {d.split(".")[0] for d in REGISTRY}
     assert families == {"secret", "pii", "injection", "jailbreak", "exfil", "code", "leak"}
-    assert len(REGISTRY) == 45
+    assert len(REGISTRY) == 46
+
+
+def _b64url_json(obj: dict) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+
+def test_a_long_token_is_one_match_validated_whole(scanner) -> None:  # noqa: F811
+    """Hyperscan reports each end offset of a token; past the per-pattern cap (256) the token used to be cut,
+    and a 900-character JWT was validated on its first ~270 characters (payload not JSON: rejected)."""
+    token = f"{_b64url_json({'alg': 'HS256', 'typ': 'JWT'})}.{_b64url_json({'sub': 'u' * 600})}.{'s' * 43}"
+    assert len(token) > 800
+    hits = [h for h in scanner.scan_text(f"session token {token} expires soon", "output") if h.detector == "secret.jwt"]
+    assert [(h.start, h.end) for h in hits] == [(14, 14 + len(token))]
+    # a GitLab agent token has at most 1,024 body characters: a longer run is not one
+    assert not scanner.scan_text("glagent-" + "Ab3" * 345, "output")
+
+
+def test_the_per_pattern_cap_counts_matches_not_end_offsets() -> None:
+    capped = ContentScanner(ScannerConfig(max_matches_per_pattern=3))
+    header = _b64url_json({"alg": "HS256", "typ": "JWT"})
+    tokens = [f"{header}.{_b64url_json({'sub': f'user-{i}'})}.{'s' * 43}" for i in range(5)]
+    hits = [h for h in capped.scan_text("\n".join(tokens), "output") if h.detector == "secret.jwt"]
+    # each token is ~90 end offsets: the cap of 3 used to stop at the first token's third character
+    assert [h.end - h.start for h in hits] == [len(t) for t in tokens[:3]]
+    assert capped.stats["matches_over_pattern_cap"] == 2

@@ -17,15 +17,17 @@ from tests.test_detectors_support import detected, scanner  # noqa: F401
 
 GH_BODY = "Zp3kQ8mW2xR7tY1uV4bN6cL9dF0gH5jK2aS8"  # 36 chars, checksum invalid
 
+T = {"secret.template"}  # a placeholder in a provider's format: reported at info, never as a leak
+
 CASES = [
     # --- AWS
     ("export AWS_ACCESS_KEY_ID=AKIA" "QWERTYUIOPASDFG7", "output", {"secret.aws_access_key"}),
     ("temporary creds ASIA" "Y3K9PLMNBV2XCZ4Q in the log", "indirect", {"secret.aws_access_key"}),
-    ("the docs use AKIA" "IOSFODNN7EXAMPLE as the access key", "output", set()),  # AWS's documented example
+    ("the docs use AKIA" "IOSFODNN7EXAMPLE as the access key", "output", T),  # AWS's documented example
     ("akia" "qwertyuiopasdfg7 lower-case is not a key", "output", set()),
     ("AKIA" "ZZZ is too short", "output", set()),
     ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "z8Q2hL3mNq", "output", {"secret.aws_secret_key"}),
-    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "EXAMPLEKEY", "output", set()),  # docs example
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "EXAMPLEKEY", "output", T),  # docs example
     # 41 chars: not an AWS key, but still a random value assigned to a secret-named setting
     ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" "z8Q2hL3mNqX", "output", {"secret.high_entropy_assignment"}),
     # --- GitHub / GitLab
@@ -56,9 +58,9 @@ CASES = [
     ("bm90X3ZhbGlkX2pzb25fYXRfYWxs.bm90X3ZhbGlkX2pzb25fYXRfYWxs.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c", "indirect", set()),
     ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9 alone is only a header", "indirect", set()),
     ("mongodb+srv://svc:Vq7pL2nX9@cluster0.mongodb.net/app", "tool_args", {"secret.connection_string"}),
-    ("https://username:password@yelp.com", "output", set()),  # the literal word 'password'
+    ("https://username:password@yelp.com", "output", T),  # the literal word 'password'
     ("postgres://user:<password>@localhost/db", "output", set()),
-    ("postgres://user:${DB_PASSWORD}@localhost/db", "output", set()),
+    ("postgres://user:${DB_PASSWORD}@localhost/db", "output", T),
     ("https://url:8000 @something else", "output", set()),
     ("SG." "ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr", "output", {"secret.saas_token"}),
     ("//registry.npmjs.org/:_authToken=743b294a-cd03-11ec-9d64-0242ac120002", "tool_args", {"secret.saas_token"}),
@@ -112,14 +114,14 @@ NEW_CASES = [
     ("the AKCp prefix marks Artifactory API keys", "output", set()),
     ("AK" "Cp" + fake(ALNUM, 30, "short"), "output", set()),  # too short for an API key
     ("APACHEKAFKA2024 is not a password without a JFrog key name", "output", set()),
-    ("artifactory password: AP" "6xxxxxxxxxx", "output", set()),  # placeholder
+    ("artifactory password: AP" "6xxxxxxxxxx", "output", T),  # placeholder
     ("cmVmdGtu" + fake(ALNUM, 56, "notref"), "output", set()),  # does not decode to reftkn:01:
     # --- IBM Cloud IAM: 44 characters after an IBM/IAM/cloud key name, 'apikey' or --apikey
     ("ibmcloud login --apikey " + IAM + " -r eu-de", "tool_args", {"secret.ibm_cloud_iam"}),
     ('{"apikey": "' + IAM + '", "iam_apikey_name": "svc"}', "indirect", {"secret.ibm_cloud_iam"}),
     ("IBM_CLOUD_API_KEY=" + IAM, "output", {"secret.ibm_cloud_iam"}),
     ("IBM_CLOUD_API_KEY=$IBM_CLOUD_API_KEY", "output", set()),
-    ("iam_api_key: " + "a" * 44, "output", set()),  # one character repeated
+    ("iam_api_key: " + "a" * 44, "output", T),  # one character repeated
     ("the ibmcloud --apikey flag takes a 44-character key", "output", set()),
     # --- IBM COS HMAC: 48 hex
     ('"cos_hmac_keys": {"access_key_id": "' + HEX32 + '", "secret_access_key": "' + HEX48 + '"}', "indirect",
@@ -164,6 +166,25 @@ NEW_CASES = [
     ("api_key_length = 32", "output", set()),
     ("CLOUD_APIKEY: insert_key_here", "output", set()),
     ("the commit is 3f786850e387550fdab836ed7e6dc881de23001b", "output", set()),
+    # --- SoftLayer key in the SOAP endpoint path
+    ("wsdl: https://api.softlayer.com/soap/v3.1/" + HEX64, "output", {"secret.softlayer"}),
+    ("https://api.softlayer.com/soap/v3/SoftLayer_Account?wsdl", "output", set()),
+    # --- placeholders in a provider's format: secret.template (info), never the provider's leak finding
+    ("TWILIO_API_KEY=SK" + "x" * 32, "output", T),
+    ("export OPENAI_API_KEY=sk-" + "x" * 20, "tool_args", T),
+    ("X-JFrog-Art-Api: AKC" + "X" * 12, "output", T),
+    ("softlayer_api_key: " + "abcd1234" * 8, "output", T),  # a repeated unit is no key
+    ("wsdl: https://api.softlayer.com/soap/v3/" + "abcd1234" * 8, "output", T),
+    ("postgres://app:changeme@db.internal:5432/orders", "output", T),
+    ("SK" "xxxx is too short a filler", "output", set()),
+    ("the ACXXXXXX code", "output", set()),
+    # the generic detectors name no provider: their placeholders stay dropped
+    ("password = your_password_here", "output", set()),
+    ("DB_PASSWORD=abcd1234abcd1234abcd1234", "output", set()),
+    # lower-case words joined by separators name something; they are not a password
+    ("secret: db-credentials", "output", set()),
+    ("ibm-cloud-pwd = shorter-version", "output", set()),
+    ("password: hunter2-Ba7q!xz", "output", {"secret.generic_assignment"}),
 ]
 
 
@@ -172,6 +193,22 @@ NEW_CASES = [
 def test_secret_table(scanner, text: str, placement: str, expected: set[str]) -> None:  # noqa: F811
     got = {d for d in detected(scanner, text, placement) if d.startswith("secret.")}
     assert got == expected
+
+
+def test_placeholder_finding_names_the_provider_and_is_info(scanner) -> None:  # noqa: F811
+    from detectors.config import ScannerConfig
+    from detectors.scan import ContentScanner
+    from schemas.finding import Severity
+    from tests.test_detectors_support import event
+
+    ev = event("completion", text="Set AWS_ACCESS_KEY_ID=AKIA" "IOSFODNN7EXAMPLE first")
+    [f] = scanner.scan(ev)
+    assert (f.detector, f.rule_id, f.severity) == ("secret.template", "secret.template/aws_access_key.key_id", Severity.info)
+    assert "secret.aws_access_key" in f.rationale and "would have let it pass" in f.rationale
+    assert "IOSFODNN7EXAMPLE" not in f.model_dump_json()
+    # without the template detector a placeholder is dropped (and counted), as before it existed
+    without = ContentScanner(ScannerConfig(exclude=("secret.template",)))
+    assert without.scan(ev) == [] and without.stats["filtered:placeholder"] == 1
 
 
 def test_secret_in_tool_argument_key_context(scanner) -> None:  # noqa: F811

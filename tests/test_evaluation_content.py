@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from detectors.config import ScannerConfig
+from detectors.scan import ContentScanner
 from streams.cli import main as cli_main
 from streams.evaluation import content
 from streams.evaluation.content import (
@@ -26,6 +28,7 @@ from streams.evaluation.content import (
     Sentence,
     evaluate,
     flag_rates,
+    flag_secret_lines,
     markdown,
     match_spans,
     prf,
@@ -81,25 +84,33 @@ def test_known_secret_line_is_a_true_positive(results):
     assert _family(results, "softlayer")["aiwatch"]["tp"] == 1
 
 
-def test_placeholder_is_a_false_negative_dropped_by_design(results):
-    aws = _family(results, "aws_key")["aiwatch"]
-    assert (aws["tp"], aws["fn"], aws["tn"], aws["fp"]) == (0, 1, 1, 0)
-    missed = results["secrets"]["missed"]
-    assert missed[MISS_PLACEHOLDER] == {"aws_key_test.py": 1}
-    assert missed[MISS_NO_MATCH] == {"acme_vendor_test.py": 1}
-    # 2 found of 4 positives; leaving the placeholder out: 2 of 3
-    assert results["secrets"]["recall_without_placeholders"] == pytest.approx(2 / 3, abs=1e-3)
+def test_placeholder_is_found_as_a_template_not_as_key_material(results):
+    aws = _family(results, "aws_key")["aiwatch"]  # AKIA + 16 X: a credential placeholder (secret.template)
+    assert (aws["tp"], aws["fn"], aws["tn"], aws["fp"]) == (1, 0, 1, 0)
+    assert results["secrets"]["missed"] == {MISS_NO_MATCH: {"acme_vendor_test.py": 1}}
+    key = results["secrets"]["key_material"]
+    assert key["placeholder_only"] == {"positives": 1}
+    assert (key["aiwatch"]["tp"], key["aiwatch"]["fn"]) == (2, 2)  # without the placeholder: github + softlayer
+    assert results["secrets"]["recall_without_placeholders"] == pytest.approx(3 / 4, abs=1e-3)  # none dropped
+
+
+def test_flag_secret_lines_says_why_and_whether_key_material():
+    scanner = ContentScanner(ScannerConfig())
+    lines = ["password = your_password_here", "AKIA" + "X" * 16, "id = AKIA" "QWERTYUIOPASDFG7", "nothing here"]
+    flags, reasons, key = flag_secret_lines(scanner, lines)
+    assert flags == [False, True, True, False]
+    assert reasons == [MISS_PLACEHOLDER, None, None, MISS_NO_MATCH]  # the generic detector drops its placeholder
+    assert key == [False, False, True, False]
 
 
 def test_split_before_vs_after_reading_the_cases(results):
     totals = results["secrets"]["totals"]
     assert list(totals) == ["before", "after", "unmapped", "all"]
     before, after, unmapped, every = (totals[k]["aiwatch"] for k in totals)
-    assert (before["tp"], before["fn"], before["precision"], before["recall"]) == (1, 1, 1.0, 0.5)
-    assert before["f1"] == pytest.approx(2 / 3, abs=1e-3)
+    assert (before["tp"], before["fn"], before["precision"], before["recall"], before["f1"]) == (2, 0, 1.0, 1.0, 1.0)
     assert (after["tp"], after["fn"], after["f1"]) == (1, 0, 1.0)
     assert unmapped["fn"] == 1 and unmapped["precision"] is None  # nothing predicted: precision undefined
-    assert (every["tp"], every["fp"], every["fn"], every["tn"]) == (2, 0, 2, 3)
+    assert (every["tp"], every["fp"], every["fn"], every["tn"]) == (3, 0, 1, 3)
     assert _family(results, "acme_vendor")["detector"] == "(not mapped)"
 
 
@@ -215,14 +226,14 @@ def test_cli_prints_the_tables_and_writes_json(root, tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "### Secrets — detect-secrets plugin test cases (7 lines)" in text
-    assert "| formats aiwatch covered before reading the cases | 2 / 2 | 1.00 / 0.50 / 0.67 |" in text
+    assert "| formats aiwatch covered before reading the cases | 2 / 2 | 1.00 / 1.00 / 1.00 |" in text
     assert "| formats added after reading the case list (in-sample) | 1 / 1 | 1.00 / 1.00 / 1.00 |" in text
     assert "### Secrets on benign text" in text and "| presidio-research sentences (synthetic PII) | 3 | 0.0% |" in text
     assert "| EMAIL_ADDRESS | pii.email | 2 | 3 | 0.67 / 1.00 / 0.80 | 0.33 / 0.50 / 0.40 |" in text
     assert "Phone formats" not in text
     assert md.read_text(encoding="utf-8") == text
     saved = json.loads(out.read_text(encoding="utf-8"))
-    assert saved["secrets"]["totals"]["all"]["aiwatch"]["tp"] == 2
+    assert saved["secrets"]["totals"]["all"]["aiwatch"]["tp"] == 3
     assert saved["pii"]["micro"]["overlap"]["f1"] == pytest.approx(0.8)
 
 
@@ -230,7 +241,7 @@ def test_cli_no_detect_secrets(root, capsys):
     assert cli_main(["eval", "content", "--corpora", str(root), "--no-detect-secrets", "-q", "--no-phone-formats"]) == 0
     text = capsys.readouterr().out
     assert "> Note: skipped (--no-detect-secrets)" in text
-    assert "| **all** | 4 / 3 | 1.00 / 0.50 / 0.67 | – |" in text
+    assert "| **all** | 4 / 3 | 1.00 / 0.75 / 0.86 | – |" in text
 
 
 def test_phone_formats_table():
@@ -269,4 +280,4 @@ def test_bench_script_is_a_wrapper_of_the_command(root):
     run = subprocess.run([sys.executable, "bench/eval_content.py", "--corpora", str(root), "-q", "--no-phone-formats",
                           "--no-detect-secrets"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "| formats aiwatch covered before reading the cases | 2 / 2 | 1.00 / 0.50 / 0.67 |" in run.stdout
+    assert "| formats aiwatch covered before reading the cases | 2 / 2 | 1.00 / 1.00 / 1.00 |" in run.stdout

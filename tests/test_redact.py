@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from detectors.behavior.testing import ev
@@ -40,6 +42,20 @@ def test_every_text_field_is_redacted_and_the_original_is_untouched(redactor: Re
     assert AWS in call.content.text and call.tool.arguments["env"]["AWS_ACCESS_KEY_ID"] == AWS
     # and the row the sink writes is built from the redacted copy
     assert AWS not in repr(event_row(stored, 0, 0)) and AWS in repr(event_row(call, 0, 0))
+
+
+def test_placeholders_stay_readable_and_a_long_token_is_redacted_whole(redactor: Redactor) -> None:
+    import base64
+    import json
+
+    part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")  # noqa: E731
+    jwt = f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part({'sub': 'svc', 'scp': ['read'] * 150})}.{'Q' * 86}"
+    assert len(jwt) > 1000  # an ordinary OAuth access token; it used to be cut at the match cap and kept
+    placeholder = "AKIA" "IOSFODNN7EXAMPLE"
+    stored, n = redactor.redact(ev("completion", text=f"docs use {placeholder}; your token: {jwt} (expires 1h)"))
+    assert n == 1 and placeholder in stored.content.text
+    assert jwt[:20] not in stored.content.text and jwt[-20:] not in stored.content.text
+    assert re.search(r"your token: \[REDACTED secret\.jwt sha256:[0-9a-f]{12}\] \(expires 1h\)$", stored.content.text)
 
 
 def test_same_value_gets_the_same_marker_so_leaks_can_be_correlated(redactor: Redactor) -> None:

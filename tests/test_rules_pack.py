@@ -102,7 +102,7 @@ def test_a_broken_rule_fails_its_own_tests_with_the_case_location(tmp_path: Path
     [failure] = report.failures
     assert failure.rule_id == "leak.secret_in_output" and not failure.positive
     assert str(failure) == (f"FAIL leak.secret_in_output [negative] a secret the user pasted into the prompt is not leaving: "
-                            f"the rule matched an event it must not match in {leaks}:24:11")
+                            f"the rule matched an event it must not match in {leaks}:25:11")
 
 
 def test_expectations_on_suppression_fail_once_the_exception_expires(tmp_path: Path) -> None:

@@ -81,14 +81,18 @@ ENTITIES = {
 MISS_PLACEHOLDER = "dropped as placeholder / low diversity"
 MISS_REJECTED = "shape rejected by a validator"
 MISS_NO_MATCH = "no pattern matched"
-BY_DESIGN = ("filtered:placeholder", "filtered:low_diversity")  # filters that drop fake-looking values
+BY_DESIGN = ("filtered:placeholder", "filtered:low_diversity", "filtered:repeated_unit", "filtered:placeholder_word")
+"""Filters that drop fake-looking values (on the generic detectors; provider formats report them as templates)."""
+TEMPLATE_ID = "secret.template"  # credential placeholders, severity info: found, but not key material
 
 SECRETS_NOTES = (
-    "Most misses are unit-test stand-ins, not key material: AP6xxxxxxxxxx / AKCxxxxxxxxxx (a real Artifactory "
-    "API key is a 73-character AKCp token; an 'AP' password is only taken after a JFrog/Artifactory key name), "
-    "SKxxxx... (Twilio SIDs are hex), 1234567890abcdef..., ACCAZZZZ..., npm_xxxx, the AWS docs' EXAMPLEKEY, "
-    "'username:password'.",
-    "high_entropy_strings' 2 positives are the unfilled template '{secret}' in this export: nobody can find them.",
+    "Most positives of these unit tests are stand-ins, not key material: AP6xxxxxxxxxx / AKCxxxxxxxxxx, "
+    "SKxxxx... (Twilio SIDs are hex), 1234567890abcdef..., abcd1234abcd1234..., ACCAZZZZ..., npm_xxxx, the AWS "
+    "docs' EXAMPLEKEY, 'username:password'. aiwatch reports them as credential placeholders (secret.template, "
+    "severity info, the provider named in the rule id) and never as leaks; the key-material row leaves them out.",
+    "high_entropy_strings' 2 positives are the unfilled template '{secret}' in this export: nobody can find them. "
+    "The Discord positive 'ATMy...' is not a Discord token (their first part is base64 of a numeric id: M, N or "
+    "O); detect-secrets finds it because its pattern is not anchored and starts matching at the 'M'.",
     "Several 'negatives' are real credentials of another shape (a ghp_ token in the GitLab test, npm _authToken="
     "<uuid> without the registry path, a truncated pypi- token): both tools count them as FP here.",
 )
@@ -99,8 +103,14 @@ SECRETS_IN_SAMPLE = (
     "after reading the case list (not fitted to its strings; the entropy threshold of high_entropy_assignment comes "
     "from simulated random strings). Before: P 0.89 / R 0.53 / F1 0.66 (all). First run of the new detectors: "
     "P 0.92 / R 0.73; then, after reading the misses, the placeholder filter learnt 'insert_', '_here' "
-    "('insert_key_here') -> P 0.94 / R 0.73. Nothing else was changed for it. The 'before' rows are not a clean "
-    "held-out set either: those detectors' unit tests already reuse strings of this corpus.",
+    "('insert_key_here') -> P 0.94 / R 0.73. The 'before' rows are not a clean held-out set either: those "
+    "detectors' unit tests already reuse strings of this corpus.",
+    "2026-11-22, also after reading the misses: placeholders in provider formats are reported as secret.template "
+    "(info) instead of dropped, and a known key prefix followed by a filler run (AKCxxxx, SKxxxx, sk-xxxx) is one; "
+    "the SoftLayer key in the SOAP URL path; kebab/snake-case words are not a password ('shorter-version'); long "
+    "tokens are no longer cut at the per-pattern match cap (a 1,033-character glagent- value was validated on a "
+    "prefix of it): P 0.94 / R 0.73 -> P 0.95 / R 0.98 (174 TP, 9 FP, 4 FN); key material alone P 0.90 / R 0.42, "
+    "lower than before because abcd1234abcd1234... values (49 SoftLayer lines) are now placeholders, not keys.",
 )
 PHONE_NOTES = (
     "In-sample: pii.phone was rewritten from numbering-plan knowledge (libphonenumber validation of +CC/00CC "
@@ -277,7 +287,7 @@ def score_secrets(cases: Sequence[SecretCase], ours: Sequence[bool], theirs: Seq
         totals[origin] = {"label": ORIGINS.get(origin, "all"), "positives": o["tp"] + o["fn"],
                           "negatives": o["tn"] + o["fp"], "aiwatch": cell(o),
                           "detect_secrets": cell(t) if theirs is not None else None}
-    by_design = sum(missed[MISS_PLACEHOLDER].values())
+    by_design = sum(missed.get(MISS_PLACEHOLDER, Counter()).values())
     all_o = totals["all"]["aiwatch"]
     rest = all_o["tp"] + all_o["fn"] - by_design
     return {"cases": len(cases), "families": families, "totals": totals,
@@ -359,13 +369,16 @@ def reported(scanner: Any, text: str, placement: str) -> list:
 
 
 def flag_secret_lines(scanner: Any, texts: Sequence[str], progress: bool = False,
-                      placement: str = "output") -> tuple[list[bool], list[str | None]]:
-    """aiwatch's verdict on each line, and why an unflagged line was not reported (``MISS_*``)."""
+                      placement: str = "output") -> tuple[list[bool], list[str | None], list[bool]]:
+    """aiwatch's verdict on each line, why an unflagged line was not reported (``MISS_*``), and whether a
+    flagged line holds key material (a finding other than the info-severity ``secret.template``)."""
     flags: list[bool] = []
     reasons: list[str | None] = []
+    key_material: list[bool] = []
     for text in _bar(texts, "secrets: aiwatch", progress):
         before = Counter(scanner.stats)
-        flagged = any(h.detector.startswith(SECRET_PREFIXES) for h in reported(scanner, text, placement))
+        found = [h.detector for h in reported(scanner, text, placement) if h.detector.startswith(SECRET_PREFIXES)]
+        flagged = bool(found)
         reason = None
         if not flagged:
             delta = Counter(scanner.stats)
@@ -379,7 +392,8 @@ def flag_secret_lines(scanner: Any, texts: Sequence[str], progress: bool = False
                 reason = MISS_NO_MATCH
         flags.append(flagged)
         reasons.append(reason)
-    return flags, reasons
+        key_material.append(any(d != TEMPLATE_ID for d in found))
+    return flags, reasons, key_material
 
 
 def detect_secrets_checker() -> tuple[Callable[..., list[bool]] | None, str]:
@@ -471,9 +485,14 @@ def evaluate(corpora: Path, *, detect_secrets: bool = True, progress: bool = Fal
     if cases is not None:
         scanner = ContentScanner(ScannerConfig())
         texts = [c.text for c in cases]
-        ours, reasons = flag_secret_lines(scanner, texts, progress)
+        ours, reasons, key_material = flag_secret_lines(scanner, texts, progress)
         theirs = ds_flags(texts, progress=progress, desc="secrets: detect-secrets") if ds_flags else None
         results["secrets"] = score_secrets(cases, ours, theirs, reasons)
+        results["secrets"]["key_material"] = {
+            "aiwatch": score_secrets(cases, key_material)["totals"]["all"]["aiwatch"],
+            "placeholder_only": dict(Counter(
+                "positives" if c.is_secret else "negatives" for c, o, k in zip(cases, ours, key_material) if o and not k)),
+        }
 
         def ours_benign(texts: list[str]) -> list[bool]:
             return [any(h.detector.startswith("secret.") for h in reported(scanner, t, "indirect"))
@@ -529,6 +548,12 @@ def secrets_markdown(s: dict[str, Any], ds: dict[str, Any]) -> list[str]:
         label = f"**{t['label']}**" if key == "all" else t["label"]
         out.append(f"| {label} | {t['positives']} / {t['negatives']} | {_prf_cell(t['aiwatch'])} "
                    f"| {_prf_cell(t['detect_secrets'])} |")
+    km = s.get("key_material")
+    if km:
+        only = km["placeholder_only"]
+        out += ["", f"Of the flagged lines, {only.get('positives', 0)} positives and {only.get('negatives', 0)} negatives "
+                f"were found only as credential placeholders (`{TEMPLATE_ID}`, severity info: not key material, no "
+                f"alert in the default rule pack). Key material alone: P / R / F1 {_prf_cell(km['aiwatch'])}."]
     out += ["", "Per plugin family:", "",
             "| family (plugin test) | aiwatch detector | origin | pos | neg | aiwatch TP / FP / FN | aiwatch P / R / F1 "
             "| detect-secrets TP / FP / FN | detect-secrets P / R / F1 |",
