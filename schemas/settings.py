@@ -138,6 +138,11 @@ class Settings(BaseSettings):
                                       description="why, as recorded in policy_changes (a ticket, a summary)")
     url_allowlist: list[str] = Field(default_factory=list, description="hosts links may point to (exfiltration)")
     canaries: list[str] = Field(default_factory=list, description="strings planted in system prompts")
+    detectors_exclude: list[str] = Field(
+        default_factory=list,
+        description="content detector ids the worker and replay do not run (JSON list, e.g. [\"secret.template\"]); "
+                    "`aiwatch detectors` lists them",
+    )
 
     # Collectors
     otlp: OtlpSettings = Field(default_factory=OtlpSettings, description="OTLP receiver (AIWATCH_OTLP_*)")

@@ -42,9 +42,11 @@ def _credentials(settings: Settings) -> object | None:
 
 
 def build_detection(settings: Settings) -> Detection:
-    """Content scanner and rule pack from settings; a bad rule file raises RuleLoadError (file:line:col)."""
+    """Content scanner and rule pack from settings; a bad rule file raises RuleLoadError (file:line:col),
+    an unknown id in ``detectors_exclude`` ValueError (naming the closest id)."""
     scanner = ContentScanner(ScannerConfig(url_allowlist=tuple(settings.url_allowlist),
-                                           canaries=tuple(settings.canaries)))
+                                           canaries=tuple(settings.canaries),
+                                           exclude=tuple(settings.detectors_exclude)))
     classifier = ClassifierStage.from_setting(settings.classifier, settings.classifier_max_chars)
     return Detection(scanner, RuleEngine.from_paths(settings.rules_paths), classifier=classifier)
 

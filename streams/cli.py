@@ -6,6 +6,7 @@ import argparse
 import functools
 import asyncio
 import json
+import os
 import sys
 import urllib.error
 import urllib.parse
@@ -67,6 +68,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             detection = build_detection(settings)
         except RuleLoadError as exc:
             print(f"aiwatch worker: refusing to start, the rule pack has errors:\n{exc}", file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"aiwatch worker: refusing to start, AIWATCH_DETECTORS_EXCLUDE: {exc}", file=sys.stderr)
             return 2
         print(f"rules: {len(detection.rules.pack.rules) if detection.rules else 0} rules, policy "
               f"{detection.policy_version}; {len(detection.scanner.detectors)} content detectors", file=sys.stderr)
@@ -235,6 +239,28 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detectors(args: argparse.Namespace) -> int:
+    """List the content detectors: id, category, severity, patterns and what each finds (for
+    AIWATCH_DETECTORS_EXCLUDE, rule conditions on `detector`, and reading findings)."""
+    from detectors.registry import REGISTRY
+
+    excluded = set(_settings().detectors_exclude)
+    rows = [{"id": d.id, "category": d.category.value, "severity": d.severity.value, "patterns": len(d.patterns),
+             "title": d.title, "description": d.description, "excluded": d.id in excluded}
+            for d in REGISTRY.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        mark = "  (excluded by AIWATCH_DETECTORS_EXCLUDE)" if r["excluded"] else ""
+        print(f"{r['id']:34} {r['category']:22} {r['severity']:8} {r['patterns']:>3}  {r['title']}{mark}")
+        if args.verbose:
+            print(f"{'':34} {r['description']}")
+    print(f"{len(rows)} detectors, {sum(r['patterns'] for r in rows)} patterns (plus those built from canaries and "
+          f"system prompts); {len(excluded)} excluded", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start a local broker and worker, send a stream of demo events, and show what was stored."""
     from streams.demo import run_demo
@@ -255,6 +281,8 @@ def _detection(rule_paths: list[str] | None, behavior: bool = False, classifier:
         detection = build_detection(settings)
     except RuleLoadError as exc:
         raise SystemExit(f"aiwatch: the rule pack has errors:\n{exc}") from None
+    except ValueError as exc:
+        raise SystemExit(f"aiwatch: AIWATCH_DETECTORS_EXCLUDE: {exc}") from None
     if behavior:
         from detectors.behavior.pipeline import BehaviorPipeline
 
@@ -465,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add("status", cmd_status)
     add("config", cmd_config)
+    p = add("detectors", cmd_detectors)
+    p.add_argument("--json", action="store_true", help="print JSON (with descriptions) instead of a table")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print what each detector finds")
     p = add("replay", cmd_replay)
     p.add_argument("events", help="JSONL file of Event v1")
     p.add_argument("--rules", action="append", metavar="PATH", help="rule file or directory (repeatable; default: the configured pack)")
@@ -545,7 +576,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.fn(args) or 0)
+    try:
+        return int(args.fn(args) or 0)
+    except BrokenPipeError:  # `aiwatch detectors | head`: the reader left; no traceback, as other CLIs
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

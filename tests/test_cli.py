@@ -83,8 +83,37 @@ def test_invalid_configuration_is_a_clear_error() -> None:
 def test_help_lists_the_commands() -> None:
     run = aiwatch("--help")
     for command in ("worker", "init-db", "send", "query", "replay", "rules", "collect", "mcp-proxy", "eval", "demo",
-                    "evidence", "baseline"):
+                    "evidence", "baseline", "detectors"):
         assert command in run.stdout
+
+
+def test_detectors_lists_every_detector_and_the_excluded_ones() -> None:
+    from detectors.registry import REGISTRY
+
+    table = aiwatch("detectors")
+    assert table.returncode == 0, table.stderr
+    assert len(table.stdout.splitlines()) == len(REGISTRY)
+    assert any(line.split()[:3] == ["secret.template", "secret_leak", "info"] for line in table.stdout.splitlines())
+    rows = orjson.loads(aiwatch("detectors", "--json", env={"AIWATCH_DETECTORS_EXCLUDE": '["secret.template"]'}).stdout)
+    assert [r["id"] for r in rows if r["excluded"]] == ["secret.template"]
+    assert {r["id"] for r in rows} == set(REGISTRY)
+
+
+def test_excluded_detectors_do_not_run_in_replay_and_a_typo_is_named(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    placeholder = "AKIA" "IOSFODNN7EXAMPLE"
+    events.write_bytes(orjson.dumps({
+        "schema": "aiwatch.event/1", "event_id": "e1", "ts": "2026-11-22T08:00:00Z", "app": "docs-bot",
+        "kind": "completion", "content": {"role": "assistant", "text": f"Use {placeholder} in the example."},
+    }) + b"\n")
+    default = aiwatch("replay", str(events), "--no-behavior", "-q")
+    assert default.returncode == 0, default.stderr
+    assert [orjson.loads(line)["detector"] for line in default.stdout.splitlines()] == ["secret.template"]
+    excluded = aiwatch("replay", str(events), "--no-behavior", "-q", env={"AIWATCH_DETECTORS_EXCLUDE": '["secret.template"]'})
+    assert excluded.returncode == 0 and excluded.stdout == ""
+    typo = aiwatch("replay", str(events), "-q", env={"AIWATCH_DETECTORS_EXCLUDE": '["secret.templat"]'})
+    assert typo.returncode != 0 and "Traceback" not in typo.stderr
+    assert "unknown detector id 'secret.templat' (did you mean 'secret.template'?)" in typo.stderr
 
 
 @pytest.mark.parametrize("suite", ["injection", "behavior", "content"])
