@@ -261,6 +261,20 @@ def test_worker_refuses_a_bad_rule_pack(kafka_bootstrap: str, tmp_path: Path, to
     assert "broken.yml:" in result.stderr and "refusing to start" in result.stderr
 
 
+def test_worker_refuses_an_unknown_excluded_detector(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
+                                                     clickhouse_dsn: str) -> None:
+    import subprocess
+    import sys
+
+    proc = WorkerProcess(kafka_bootstrap, tmp_path / "home", topic_prefix, clickhouse_dsn,
+                         extra_env={"AIWATCH_DETECTORS_EXCLUDE": '["secret.templat"]'})
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=proc.env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "refusing to start, AIWATCH_DETECTORS_EXCLUDE: unknown detector id 'secret.templat'" in result.stderr
+    assert "did you mean 'secret.template'" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("variant", [{"AIWATCH_INGEST_MODE": "faust"}, {"AIWATCH_BEHAVIOR": "false"},
                                      {"AIWATCH_DETECT": "false"}], ids=["faust-agent", "no-behavior", "no-detect"])
 def test_other_worker_configurations_store_and_dead_letter(kafka_bootstrap: str, tmp_path: Path, topic_prefix: str,
