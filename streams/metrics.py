@@ -20,7 +20,7 @@ duplicates = Counter(
 dlq_published = Counter("aiwatch_dlq_published", "messages published to the dead-letter topic", registry=REGISTRY)
 dlq_written = Counter("aiwatch_dlq_written", "dead-letter records inserted into ClickHouse", registry=REGISTRY)
 write_errors = Counter("aiwatch_write_errors", "failed ClickHouse inserts (retried)", ["table"], registry=REGISTRY)
-findings = Counter("aiwatch_findings", "findings stored", ["category", "mode"], registry=REGISTRY)
+findings = Counter("aiwatch_findings", "findings stored", ["category", "mode", "severity"], registry=REGISTRY)
 findings_written = Counter("aiwatch_findings_written", "findings inserted into ClickHouse", registry=REGISTRY)
 redacted = Counter("aiwatch_redacted_values", "secret (and PII, if configured) values replaced before storage",
                    registry=REGISTRY)

@@ -141,3 +141,5 @@ def test_worker_sends_one_alert_then_a_rollup_and_stores_every_finding(throttled
     counters = worker.counters()
     assert counters["aiwatch_alerts_throttled_total"] == throttled
     assert counters["aiwatch_alert_rollups_total"] == len(rollups)
+    alert_mode = {k: v for k, v in counters.items() if k.startswith("aiwatch_findings_total{") and "mode=alert" in k}
+    assert sum(alert_mode.values()) >= rule_findings and all(",severity=" in k for k in alert_mode)

@@ -196,7 +196,7 @@ class IngestProcessor:
             key = (finding.session_id or finding.event_id).encode()
             body = orjson.dumps(finding.model_dump(mode="json", by_alias=True))
             pending.append(await self.findings_topic.send(key=key, value=body))
-            metrics.findings.labels(finding.category, finding.mode).inc()
+            metrics.findings.labels(finding.category, finding.mode, finding.severity).inc()
             if "suppressed" in finding.tags:
                 metrics.suppressed.inc()
             if alert:
