@@ -28,7 +28,9 @@ def _low_diversity(text: str, start: int, end: int) -> bool:
 
 
 def _repeated_unit(text: str, start: int, end: int) -> bool:
-    return end - start >= 8 and is_periodic(text[start:end])
+    """The value, or its body after a key prefix of up to 4 characters (AKIA, ghp_, AP6), is one unit repeated."""
+    value = text[start:end]
+    return any(len(value) - k >= 8 and is_periodic(value[k:]) for k in range(5))
 
 
 META_WORDS = (
@@ -58,7 +60,8 @@ LOW_DIVERSITY = Filter("low_diversity", _low_diversity, 0.0, template=True)
 """Values made of very few distinct characters (``aaaaaaaa``, ``12121212``)."""
 
 REPEATED_UNIT = Filter("repeated_unit", _repeated_unit, 0.0, template=True)
-"""Values that are one short unit written again and again (``abcd1234abcd1234...``): no key is."""
+"""Values that are one short unit written again and again (``abcd1234abcd1234...``, ``AKIA`` + ``AB12AB12...``):
+no key is."""
 
 META_DISCUSSION = Filter("meta_discussion", _meta_discussion, 0.5)
 """Text that quotes or discusses an attack phrase rather than using it: halves the score."""

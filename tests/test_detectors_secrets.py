@@ -174,6 +174,9 @@ NEW_CASES = [
     ("export OPENAI_API_KEY=sk-" + "x" * 20, "tool_args", T),
     ("X-JFrog-Art-Api: AKC" + "X" * 12, "output", T),
     ("softlayer_api_key: " + "abcd1234" * 8, "output", T),  # a repeated unit is no key
+    ("artifactory_password=APB" + "ab12" * 5, "output", T),  # ... also after a key prefix
+    ("token ghp_" + "aB3d" * 9, "output", T),
+    ("AKIA" + "AB12" * 4, "output", T),
     ("wsdl: https://api.softlayer.com/soap/v3/" + "abcd1234" * 8, "output", T),
     ("postgres://app:changeme@db.internal:5432/orders", "output", T),
     ("SK" "xxxx is too short a filler", "output", set()),
