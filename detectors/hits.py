@@ -107,9 +107,8 @@ def candidates(
     longest: dict[tuple[int, int], int] = {}
     for pid, s, e in raw:
         if not som[pid]:
-            # No start known: each end is its own match, except consecutive ends (a token growing
-            # char by char — hyperscan reports ends in increasing order), of which the last is kept.
-            longest.pop((pid, -(e - 1)), None)
+            # No start known: each end is its own match (the engine already folded the consecutive ends
+            # of a token growing char by char into its last one: engine._collect).
             longest[(pid, -e)] = e
         elif longest.get((pid, s), -1) < e:
             longest[(pid, s)] = e
@@ -161,10 +160,11 @@ def candidates(
         for flt in det.filters:
             if flt.check(text, vs, ve):
                 stats[f"filtered:{flt.name}"] += 1
-                if flt.template and det.placeholder_as is not None and det.placeholder_as.id in engine.detector_ids:
+                template = det.placeholder_as
+                if flt.template and template is not None and template.id in engine.detector_ids:
                     stats[f"template:{det.id}"] += 1
                     notes = [f"filter {flt.name}: a stand-in value in the format of {det.id}, reported as a placeholder"]
-                    pat, det, factor = template_pattern(det, pat), det.placeholder_as, 1.0
+                    pat, det, factor = template_pattern(det, pat), template, 1.0
                     break
                 factor *= flt.factor
                 notes.append(f"filter {flt.name}: x{flt.factor:g}")

@@ -110,7 +110,8 @@ SECRETS_IN_SAMPLE = (
     "the SoftLayer key in the SOAP URL path; kebab/snake-case words are not a password ('shorter-version'); long "
     "tokens are no longer cut at the per-pattern match cap (a 1,033-character glagent- value was validated on a "
     "prefix of it): P 0.94 / R 0.73 -> P 0.95 / R 0.98 (174 TP, 9 FP, 4 FN); key material alone P 0.90 / R 0.39, "
-    "lower than before because abcd1234abcd1234... values (49 SoftLayer lines) and a key prefix with a repeated body (AKIA + ZZZZ...) are now placeholders, not keys.",
+    "lower than before because abcd1234abcd1234... values (49 SoftLayer lines) and a key prefix with a repeated "
+    "body (AKIA + ZZZZ...) are now placeholders, not keys.",
 )
 PHONE_NOTES = (
     "In-sample: pii.phone was rewritten from numbering-plan knowledge (libphonenumber validation of +CC/00CC "
